@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what frugal needs to build (Debian packages) and builds it. Idempotent: packages already
+# present are not reinstalled, and the build is incremental.
+# Usage: scripts/setup.sh [build-dir]   (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ cmake make pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev libyaml-cpp-dev libgtest-dev libgmock-dev python3 python3-pip unzip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+build_dir="${1:-build}"
+jobs="$(nproc)"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${FRUGAL_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
+test -x "$build_dir/frugal" || { echo "setup: build failed" >&2; exit 1; }
