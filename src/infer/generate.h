@@ -1,0 +1,43 @@
+// Autoregressive generation with a KV cache: prompt in one batched pass, then token by token.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/precision.h"
+#include "infer/sampler.h"
+#include "model/model.h"
+
+namespace frugal {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 256;
+  SamplingOptions sampling;
+  Precision precision = Precision::F32;
+  bool stop_at_end_token = true;  // EOS / end-of-turn (and BOS, which llama2.c treats as a boundary)
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids (without the prompt)
+  double prompt_seconds = 0, decode_seconds = 0;
+};
+
+// `on_text` receives the generated text as it becomes complete UTF-8.
+GenerateResult generate(Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
+                        const std::function<void(const std::string&)>& on_text);
+
+// Turns token pieces into text incrementally: holds back an incomplete UTF-8 sequence, and drops
+// the one leading space SentencePiece-style vocabularies put on the token after BOS.
+class TextStreamer {
+ public:
+  explicit TextStreamer(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  std::string push(int32_t previous, int32_t token);  // returns text ready to print
+  std::string flush();
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::string pending_;
+};
+
+}  // namespace frugal

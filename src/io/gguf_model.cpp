@@ -1,0 +1,100 @@
+// GGUF model import: Llama metadata -> LlamaConfig, tensors dequantized into the internal layout.
+#include <omp.h>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "io/tensor_names.h"
+#include "model/model.h"
+
+namespace frugal {
+
+namespace {
+
+LlamaConfig config_from_gguf(const GgufFile& g) {
+  LlamaConfig c;
+  c.architecture = g.get_string("general.architecture");
+  if (c.architecture != "llama" && c.architecture != "qwen2")
+    fail(g.path(), "general.architecture", "unsupported architecture '" + c.architecture + "' (llama, qwen2)");
+  const std::string a = c.architecture + ".";
+  c.dim = g.get_int(a + "embedding_length");
+  c.n_layers = g.get_int(a + "block_count");
+  c.n_heads = g.get_int(a + "attention.head_count");
+  c.n_kv_heads = g.get_int(a + "attention.head_count_kv", c.n_heads);
+  c.ffn_dim = g.get_int(a + "feed_forward_length");
+  c.context_length = g.get_int(a + "context_length", 2048);
+  c.rms_eps = static_cast<float>(g.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope_theta = static_cast<float>(g.get_float(a + "rope.freq_base", 10000.0));
+  if (c.n_heads <= 0) fail(g.path(), a + "attention.head_count", "must be positive");
+  c.head_dim = g.get_int(a + "rope.dimension_count", c.dim / c.n_heads);
+  if (c.head_dim * c.n_heads != c.dim && !g.find(a + "attention.key_length"))
+    fail(g.path(), a + "rope.dimension_count", "partial rotary dimensions are not supported");
+  const std::string scaling = g.get_string(a + "rope.scaling.type", "none");
+  if (scaling == "linear") c.rope_linear_factor = static_cast<float>(g.get_float(a + "rope.scaling.factor"));
+  else if (scaling != "none") fail(g.path(), a + "rope.scaling.type", "RoPE scaling '" + scaling + "' is not supported");
+  if (g.find_tensor("rope_freqs.weight")) fail(g.path(), "rope_freqs.weight", "Llama-3 RoPE frequency factors are not supported");
+  c.qkv_bias = g.find_tensor("blk.0.attn_q.bias") != nullptr;
+  c.tied_output = g.find_tensor("output.weight") == nullptr;
+  const GgufTensorInfo* emb = g.find_tensor("token_embd.weight");
+  if (!emb) fail(g.path(), "token_embd.weight", "missing tensor");
+  if (emb->ne.size() != 2) fail(g.path(), "token_embd.weight", "must be 2-dimensional");
+  c.vocab_size = emb->ne[1];
+  c.validate(g.path());
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_gguf_model(const std::string& path) {
+  GgufFile g(path);
+  auto model = std::make_unique<Model>();
+  model->format = ModelFormat::Gguf;
+  model->path = path;
+  model->name = g.get_string("general.name", "");
+  model->config = config_from_gguf(g);
+  const LlamaConfig& c = model->config;
+  model->tokenizer = std::make_unique<Tokenizer>(vocab_from_gguf(g));
+  if (model->tokenizer->size() != c.vocab_size)
+    fail(path, "tokenizer.ggml.tokens", std::to_string(model->tokenizer->size()) + " tokens but token_embd has " +
+                                            std::to_string(c.vocab_size) + " rows");
+
+  for (const GgufTensorInfo& t : g.tensors())
+    model->source_tensors.push_back({t.name, ggml_type_name(static_cast<uint32_t>(t.type)), t.ne, t.nbytes});
+
+  model->weights.allocate(c);
+  std::vector<WeightSlot> slots = weight_slots(c, model->weights);
+  std::vector<const GgufTensorInfo*> infos(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const WeightSlot& s = slots[i];
+    const std::string name = gguf_tensor_name(s.role, s.layer);
+    const GgufTensorInfo* t = g.find_tensor(name);
+    if (!t) fail(path, name, "missing tensor");
+    // ggml lists the row length first: ne = [cols, rows] for a matrix, [n] for a vector.
+    const bool is_vector = s.cols == 1;
+    bool ok = is_vector ? (t->ne.size() == 1 && t->ne[0] == s.rows)
+                        : (t->ne.size() == 2 && t->ne[0] == s.cols && t->ne[1] == s.rows);
+    if (!ok) {
+      std::string got;
+      for (int64_t d : t->ne) got += (got.empty() ? "" : "x") + std::to_string(d);
+      fail(path, name, "shape " + got + " does not match the config (expected " +
+                           (is_vector ? std::to_string(s.rows) : std::to_string(s.cols) + "x" + std::to_string(s.rows)) + ")");
+    }
+    infos[i] = t;
+  }
+
+  // Dequantize row by row in parallel; every row decodes independently.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const WeightSlot& s = slots[i];
+    const GgufTensorInfo* t = infos[i];
+    const int64_t row_len = t->ne[0], n_rows = static_cast<int64_t>(t->elements() / row_len);
+    const uint64_t row_bytes = ggml_row_bytes(t->type, row_len);
+    for (int64_t r = 0; r < n_rows; ++r) dequantize_row(t->type, t->data + r * row_bytes, s.data + r * row_len, row_len);
+  }
+  for (const WeightSlot& s : slots) {
+    if (s.role == WeightRole::Wq || s.role == WeightRole::Bq) permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_heads);
+    if (s.role == WeightRole::Wk || s.role == WeightRole::Bk) permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_kv_heads);
+  }
+  return model;
+}
+
+}  // namespace frugal

@@ -1,0 +1,141 @@
+// Hugging Face model folder import: config.json -> LlamaConfig, weights from model.safetensors or
+// the shards named by model.safetensors.index.json, tokenizer from tokenizer.json.
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/tensor_names.h"
+#include "model/model.h"
+
+namespace frugal {
+
+namespace {
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(path, "", "cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path, "byte " + std::to_string(e.byte), "invalid JSON");
+  }
+}
+
+template <typename T>
+T json_get(const nlohmann::json& j, const std::string& key, const std::string& path) {
+  if (!j.contains(key) || j[key].is_null()) fail(path, key, "missing");
+  try {
+    return j[key].get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail(path, key, "has the wrong type");
+  }
+}
+
+template <typename T>
+T json_get(const nlohmann::json& j, const std::string& key, const std::string& path, T fallback) {
+  return j.contains(key) && !j[key].is_null() ? json_get<T>(j, key, path) : fallback;
+}
+
+LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
+  LlamaConfig c;
+  const std::string type = json_get<std::string>(j, "model_type", path, "llama");
+  if (type != "llama" && type != "qwen2" && type != "mistral")
+    fail(path, "model_type", "unsupported model type '" + type + "' (llama, mistral, qwen2)");
+  if (j.contains("quantization_config"))
+    fail(path, "quantization_config", "quantized Hugging Face checkpoints are not supported yet");
+  c.architecture = type == "qwen2" ? "qwen2" : "llama";
+  c.dim = json_get<int64_t>(j, "hidden_size", path);
+  c.n_layers = json_get<int64_t>(j, "num_hidden_layers", path);
+  c.n_heads = json_get<int64_t>(j, "num_attention_heads", path);
+  c.n_kv_heads = json_get<int64_t>(j, "num_key_value_heads", path, c.n_heads);
+  c.ffn_dim = json_get<int64_t>(j, "intermediate_size", path);
+  c.vocab_size = json_get<int64_t>(j, "vocab_size", path);
+  c.context_length = json_get<int64_t>(j, "max_position_embeddings", path, 2048);
+  c.rms_eps = json_get<float>(j, "rms_norm_eps", path, 1e-6f);
+  if (c.n_heads <= 0) fail(path, "num_attention_heads", "must be positive");
+  c.head_dim = json_get<int64_t>(j, "head_dim", path, c.dim / c.n_heads);
+  c.tied_output = json_get<bool>(j, "tie_word_embeddings", path, false);
+  c.qkv_bias = type == "qwen2" || json_get<bool>(j, "attention_bias", path, false);
+  if (json_get<bool>(j, "mlp_bias", path, false)) fail(path, "mlp_bias", "MLP biases are not supported");
+  if (json_get<std::string>(j, "hidden_act", path, "silu") != "silu")
+    fail(path, "hidden_act", "only silu (SwiGLU) is supported");
+  // transformers 5 keeps RoPE settings in rope_parameters; older configs use rope_theta/rope_scaling.
+  nlohmann::json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
+                        : j.contains("rope_scaling") && j["rope_scaling"].is_object() ? j["rope_scaling"]
+                                                                                      : nlohmann::json::object();
+  c.rope_theta = json_get<float>(rope, "rope_theta", path, json_get<float>(j, "rope_theta", path, 10000.0f));
+  std::string rope_type = json_get<std::string>(rope, "rope_type", path, json_get<std::string>(rope, "type", path, "default"));
+  if (rope_type == "linear") c.rope_linear_factor = json_get<float>(rope, "factor", path);
+  else if (rope_type != "default") fail(path, "rope_scaling", "RoPE scaling '" + rope_type + "' is not supported");
+  c.validate(path);
+  return c;
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_hf_model(const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  auto model = std::make_unique<Model>();
+  model->format = ModelFormat::HfFolder;
+  model->path = dir;
+  const nlohmann::json cj = read_json(config_path);
+  model->config = config_from_hf(cj, config_path);
+  model->name = json_get<std::string>(cj, "_name_or_path", config_path, "");
+  LlamaConfig& c = model->config;
+
+  // Which file holds which tensor.
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, const SafetensorsTensor*> by_name;
+  const std::string index_path = dir + "/model.safetensors.index.json";
+  std::vector<std::string> shard_names;
+  if (file_exists(dir + "/model.safetensors")) {
+    shard_names.push_back("model.safetensors");
+  } else if (file_exists(index_path)) {
+    const nlohmann::json index = read_json(index_path);
+    if (!index.contains("weight_map") || !index["weight_map"].is_object()) fail(index_path, "weight_map", "missing");
+    std::set<std::string> unique;
+    for (const auto& [name, file] : index["weight_map"].items()) {
+      if (!file.is_string()) fail(index_path, "weight_map." + name, "must name a file");
+      const std::string f = file.get<std::string>();
+      if (f.find('/') != std::string::npos) fail(index_path, "weight_map." + name, "shard must be in the same folder");
+      unique.insert(f);
+    }
+    shard_names.assign(unique.begin(), unique.end());
+  } else {
+    fail(dir, "", "no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)");
+  }
+  for (const std::string& s : shard_names) {
+    files.push_back(std::make_unique<SafetensorsFile>(dir + "/" + s));
+    for (const SafetensorsTensor& t : files.back()->tensors()) by_name[t.name] = &t;
+  }
+  if (!c.tied_output && !by_name.count(hf_tensor_name(WeightRole::Output, -1))) c.tied_output = true;
+
+  model->weights.allocate(c);
+  for (const WeightSlot& s : weight_slots(c, model->weights)) {
+    const std::string name = hf_tensor_name(s.role, s.layer);
+    auto it = by_name.find(name);
+    if (it == by_name.end()) fail(dir, name, "missing tensor");
+    const SafetensorsTensor& t = *it->second;
+    const bool ok = s.cols == 1 ? (t.shape.size() == 1 && t.shape[0] == s.rows)
+                                : (t.shape.size() == 2 && t.shape[0] == s.rows && t.shape[1] == s.cols);
+    if (!ok) fail(dir, name, "shape does not match config.json");
+    to_f32(t, s.data);
+    model->source_tensors.push_back({name, safe_dtype_name(t.dtype), t.shape, t.nbytes});
+  }
+  model->tokenizer = std::make_unique<Tokenizer>(vocab_from_hf_dir(dir));
+  if (model->tokenizer->size() > c.vocab_size)
+    fail(dir + "/tokenizer.json", "", "tokenizer has more tokens than config.json vocab_size");
+  return model;
+}
+
+}  // namespace frugal

@@ -1,0 +1,18 @@
+// One tensor-name table per file format, from a weight's role and layer to the name in the file.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "model/weights.h"
+
+namespace frugal {
+
+std::string gguf_tensor_name(WeightRole role, int64_t layer);  // "blk.3.attn_q.weight"
+std::string hf_tensor_name(WeightRole role, int64_t layer);    // "model.layers.3.self_attn.q_proj.weight"
+// HF module path of a linear layer for adapters ("model.layers.3.self_attn.q_proj"), and its short
+// PEFT target name ("q_proj").
+std::string hf_module_name(WeightRole role, int64_t layer);
+std::string hf_target_name(WeightRole role);
+bool is_rotary_projection(WeightRole role);  // Wq/Wk/Bq/Bk: rows differ between GGUF and HF order
+
+}  // namespace frugal

@@ -1,0 +1,104 @@
+#include "model/weights.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace frugal {
+
+void LlamaWeights::allocate(const LlamaConfig& c) {
+  token_embedding.resize(c.vocab_size, c.dim);
+  output_norm.assign(c.dim, 0.0f);
+  if (!c.tied_output) output.resize(c.vocab_size, c.dim);
+  layers.assign(c.n_layers, LayerWeights{});
+  for (LayerWeights& l : layers) {
+    l.attn_norm.assign(c.dim, 0.0f);
+    l.ffn_norm.assign(c.dim, 0.0f);
+    l.wq.resize(c.q_dim(), c.dim);
+    l.wk.resize(c.kv_dim(), c.dim);
+    l.wv.resize(c.kv_dim(), c.dim);
+    l.wo.resize(c.dim, c.q_dim());
+    l.gate.resize(c.ffn_dim, c.dim);
+    l.up.resize(c.ffn_dim, c.dim);
+    l.down.resize(c.dim, c.ffn_dim);
+    if (c.qkv_bias) {
+      l.bq.assign(c.q_dim(), 0.0f);
+      l.bk.assign(c.kv_dim(), 0.0f);
+      l.bv.assign(c.kv_dim(), 0.0f);
+    }
+  }
+}
+
+std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
+  std::vector<WeightSlot> s;
+  auto mat = [&](WeightRole r, int64_t layer, Matrix& m) { s.push_back({r, layer, m.data.data(), m.rows, m.cols}); };
+  auto vec = [&](WeightRole r, int64_t layer, std::vector<float>& v) {
+    s.push_back({r, layer, v.data(), static_cast<int64_t>(v.size()), 1});
+  };
+  mat(WeightRole::TokenEmbedding, -1, w.token_embedding);
+  vec(WeightRole::OutputNorm, -1, w.output_norm);
+  if (!c.tied_output) mat(WeightRole::Output, -1, w.output);
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    LayerWeights& l = w.layers[i];
+    vec(WeightRole::AttnNorm, i, l.attn_norm);
+    mat(WeightRole::Wq, i, l.wq);
+    mat(WeightRole::Wk, i, l.wk);
+    mat(WeightRole::Wv, i, l.wv);
+    mat(WeightRole::Wo, i, l.wo);
+    vec(WeightRole::FfnNorm, i, l.ffn_norm);
+    mat(WeightRole::Gate, i, l.gate);
+    mat(WeightRole::Up, i, l.up);
+    mat(WeightRole::Down, i, l.down);
+    if (c.qkv_bias) {
+      vec(WeightRole::Bq, i, l.bq);
+      vec(WeightRole::Bk, i, l.bk);
+      vec(WeightRole::Bv, i, l.bv);
+    }
+  }
+  return s;
+}
+
+Matrix& linear_weight(LlamaWeights& w, WeightRole role, int64_t layer) {
+  LayerWeights& l = w.layers.at(static_cast<size_t>(layer));
+  switch (role) {
+    case WeightRole::Wq: return l.wq;
+    case WeightRole::Wk: return l.wk;
+    case WeightRole::Wv: return l.wv;
+    case WeightRole::Wo: return l.wo;
+    case WeightRole::Gate: return l.gate;
+    case WeightRole::Up: return l.up;
+    case WeightRole::Down: return l.down;
+    default: fail("internal: weight role is not a linear layer");
+  }
+}
+
+const Matrix& linear_weight(const LlamaWeights& w, WeightRole role, int64_t layer) {
+  return linear_weight(const_cast<LlamaWeights&>(w), role, layer);
+}
+
+namespace {
+// Rows of one head are (D/2 pairs) x 2 in one layout and 2 x (D/2) in the other: a per-head transpose.
+void permute_rows(float* data, int64_t rows, int64_t cols, int64_t n_heads, bool meta_to_hf) {
+  const int64_t per_head = rows / n_heads, half = per_head / 2;
+  std::vector<float> tmp(static_cast<size_t>(per_head * cols));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* head = data + h * per_head * cols;
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t j = 0; j < 2; ++j) {
+        int64_t meta_row = 2 * i + j, hf_row = j * half + i;
+        int64_t from = meta_to_hf ? meta_row : hf_row, to = meta_to_hf ? hf_row : meta_row;
+        std::memcpy(&tmp[to * cols], head + from * cols, sizeof(float) * cols);
+      }
+    std::memcpy(head, tmp.data(), sizeof(float) * per_head * cols);
+  }
+}
+}  // namespace
+
+void permute_rows_meta_to_hf(float* data, int64_t rows, int64_t cols, int64_t n_heads) {
+  permute_rows(data, rows, cols, n_heads, true);
+}
+void permute_rows_hf_to_meta(float* data, int64_t rows, int64_t cols, int64_t n_heads) {
+  permute_rows(data, rows, cols, n_heads, false);
+}
+
+}  // namespace frugal

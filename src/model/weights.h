@@ -1,0 +1,71 @@
+// The model's weights in our one internal layout: Hugging Face order, every matrix [out, in]
+// row-major, Q/K rows in HF's rotate-half order. Loaders convert into this; nothing else
+// needs to know which file format a model came from.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/llama_config.h"
+
+namespace frugal {
+
+struct Matrix {
+  int64_t rows = 0;  // out features
+  int64_t cols = 0;  // in features
+  std::vector<float> data;  // [rows, cols]
+  std::vector<uint16_t> bf16;  // same values rounded to bf16 for the fast path; filled on demand
+  bool empty() const { return data.empty(); }
+  void resize(int64_t r, int64_t c) { rows = r; cols = c; data.assign(static_cast<size_t>(r * c), 0.0f); }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [C]
+  std::vector<float> ffn_norm;   // [C]
+  Matrix wq, wk, wv, wo;         // [H*D, C], [KVH*D, C], [KVH*D, C], [C, H*D]
+  std::vector<float> bq, bk, bv; // optional biases (Qwen2)
+  Matrix gate, up, down;         // [F, C], [F, C], [C, F]
+};
+
+// What a tensor was stored as in the source file, for `frugal info`.
+struct SourceTensor {
+  std::string name;
+  std::string type;
+  std::vector<int64_t> shape;  // as the file lists it
+  uint64_t bytes = 0;
+};
+
+struct LlamaWeights {
+  Matrix token_embedding;         // [V, C]
+  std::vector<float> output_norm; // [C]
+  Matrix output;                  // [V, C]; empty when tied to token_embedding
+  std::vector<LayerWeights> layers;
+
+  const Matrix& output_matrix() const { return output.empty() ? token_embedding : output; }
+  // Allocates every tensor at its shape, zero-filled, so loaders can fill them in place.
+  void allocate(const LlamaConfig& config);
+};
+
+// The per-tensor slots a loader fills, named by role; format name tables map these to file names.
+enum class WeightRole { TokenEmbedding, OutputNorm, Output, AttnNorm, FfnNorm, Wq, Wk, Wv, Wo, Gate, Up, Down, Bq, Bk, Bv };
+
+struct WeightSlot {
+  WeightRole role;
+  int64_t layer;  // -1 for model-level tensors
+  float* data;
+  int64_t rows, cols;  // cols == 1 for vectors... rows holds the length then
+};
+
+// Every slot the config needs, in a stable order (model-level first, then layer by layer).
+std::vector<WeightSlot> weight_slots(const LlamaConfig& config, LlamaWeights& weights);
+
+// The matrix of a linear layer (Wq ... Down) of one block.
+Matrix& linear_weight(LlamaWeights& weights, WeightRole role, int64_t layer);
+const Matrix& linear_weight(const LlamaWeights& weights, WeightRole role, int64_t layer);
+
+// The GGUF / llama2.c (Meta) layout pairs adjacent rotary dimensions; HF pairs i with i+D/2.
+// These permute the rows of a Q or K projection (or its LoRA B, or bias) between the two.
+void permute_rows_meta_to_hf(float* data, int64_t rows, int64_t cols, int64_t n_heads);
+void permute_rows_hf_to_meta(float* data, int64_t rows, int64_t cols, int64_t n_heads);
+
+}  // namespace frugal

@@ -1,0 +1,43 @@
+// Runs the frugal binary as a user would and captures stdout, stderr and the exit code.
+#pragma once
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "test_paths.h"
+
+namespace frugal::test {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// `args` is appended to the binary path as-is (the caller quotes what needs quoting).
+inline RunResult run_frugal(const std::string& args) {
+  static int counter = 0;
+  const std::string err_path = std::string(::testing::TempDir()) + "frugal_stderr_" + std::to_string(counter++);
+  const std::string cmd = frugal_binary() + " " + args + " 2>" + err_path + " </dev/null";
+  RunResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file(err_path);
+  return r;
+}
+
+}  // namespace frugal::test

@@ -1,0 +1,113 @@
+// Fast kernels against their scalar references, and layout helpers against their inverses.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/rope.h"
+#include "model/weights.h"
+
+namespace frugal {
+namespace {
+
+std::vector<float> random_vector(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max<double>(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+TEST(Matmul, OnednnF32MatchesReference) {
+  for (auto [M, N, K] : {std::tuple{1, 7, 5}, std::tuple{3, 64, 64}, std::tuple{17, 576, 192}, std::tuple{64, 33, 1536}}) {
+    Matrix w;
+    w.resize(N, K);
+    w.data = random_vector(static_cast<size_t>(N) * K, 1);
+    std::vector<float> x = random_vector(static_cast<size_t>(M) * K, 2), ref(M * N), fast(M * N);
+    matmul_ref(ref.data(), x.data(), w.data.data(), M, N, K);
+    matmul(fast.data(), x.data(), w, M, Precision::F32);
+    EXPECT_LT(max_abs_diff(ref, fast), 1e-4 * std::sqrt(K)) << M << "x" << N << "x" << K;
+  }
+}
+
+TEST(Matmul, Bf16MatchesReferenceWithinBf16Rounding) {
+  const int64_t M = 9, N = 40, K = 256;
+  Matrix w;
+  w.resize(N, K);
+  w.data = random_vector(static_cast<size_t>(N) * K, 3);
+  prepare_bf16(w);
+  std::vector<float> x = random_vector(static_cast<size_t>(M) * K, 4), ref(M * N), fast(M * N);
+  matmul_ref(ref.data(), x.data(), w.data.data(), M, N, K);
+  matmul(fast.data(), x.data(), w, M, Precision::BF16);
+  // Each product carries two bf16 roundings (relative 2^-8 each); the sum of K terms of size ~1/3
+  // has a random-walk error around sqrt(K) * 2^-8 / 3.
+  EXPECT_LT(max_abs_diff(ref, fast), 0.05);
+  EXPECT_GT(max_abs_diff(ref, fast), 0.0);  // it really ran in bf16
+}
+
+TEST(Rope, BackwardInvertsForward) {
+  RopeTable table(32, 8, 10000.0f, 1.0f);
+  std::vector<float> x = random_vector(3 * 2 * 8, 5), y = x;
+  const int32_t pos[3] = {0, 7, 31};
+  rope_forward(y.data(), pos, 3, 2, table);
+  EXPECT_GT(max_abs_diff(x, y), 1e-3);
+  rope_backward(y.data(), pos, 3, 2, table);
+  EXPECT_LT(max_abs_diff(x, y), 1e-6);
+}
+
+TEST(Rope, PositionZeroIsIdentity) {
+  RopeTable table(4, 16, 500000.0f, 1.0f);
+  std::vector<float> x = random_vector(16, 6), y = x;
+  const int32_t pos = 0;
+  rope_forward(y.data(), &pos, 1, 1, table);
+  EXPECT_EQ(x, y);
+}
+
+TEST(Weights, QkPermutationRoundTrips) {
+  const int64_t heads = 3, D = 8, cols = 5;
+  std::vector<float> w = random_vector(heads * D * cols, 7), p = w;
+  permute_rows_meta_to_hf(p.data(), heads * D, cols, heads);
+  EXPECT_NE(w, p);
+  // Meta row 2i+1 of head 0 becomes HF row D/2+i.
+  EXPECT_EQ(p[(D / 2 + 1) * cols], w[3 * cols]);
+  permute_rows_hf_to_meta(p.data(), heads * D, cols, heads);
+  EXPECT_EQ(w, p);
+}
+
+// Attention over a cache against a direct softmax(QK^T/sqrt(D))V in double.
+TEST(Attention, MatchesNaiveGroupedQueryAttention) {
+  const int64_t past = 3, T = 4, H = 4, KVH = 2, D = 8, S = past + T;
+  std::vector<float> q = random_vector(T * H * D, 8), k = random_vector(S * KVH * D, 9), v = random_vector(S * KVH * D, 10);
+  std::vector<float> out(T * H * D), ref(T * H * D);
+  attention_forward(out.data(), q.data(), k.data(), v.data(), {T, past, H, KVH, D, KVH * D});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t g = h / (H / KVH), n = past + t + 1;
+      std::vector<double> s(n);
+      double mx = -1e30, sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        double dot = 0;
+        for (int64_t i = 0; i < D; ++i) dot += q[(t * H + h) * D + i] * k[(j * KVH + g) * D + i];
+        s[j] = dot / std::sqrt(static_cast<double>(D));
+        mx = std::max(mx, s[j]);
+      }
+      for (double& e : s) sum += (e = std::exp(e - mx));
+      for (int64_t i = 0; i < D; ++i) {
+        double o = 0;
+        for (int64_t j = 0; j < n; ++j) o += s[j] / sum * v[(j * KVH + g) * D + i];
+        ref[(t * H + h) * D + i] = static_cast<float>(o);
+      }
+    }
+  EXPECT_LT(max_abs_diff(out, ref), 1e-5);
+}
+
+}  // namespace
+}  // namespace frugal

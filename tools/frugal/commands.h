@@ -1,0 +1,15 @@
+// One function per subcommand; each parses its own options and returns the process exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace frugal::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_info(const Args& args);
+int cmd_generate(const Args& args);
+int cmd_tokenize(const Args& args);
+int cmd_perplexity(const Args& args);
+
+}  // namespace frugal::cli

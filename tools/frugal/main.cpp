@@ -1,0 +1,58 @@
+// frugal: one binary, one subcommand per job. Parsing lives here; the work lives in the library.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <string>
+
+#include "commands.h"
+#include "core/error.h"
+
+namespace {
+
+struct Command {
+  int (*run)(const frugal::cli::Args&);
+  const char* summary;
+};
+
+const std::map<std::string, Command>& commands() {
+  static const std::map<std::string, Command> table = {
+      {"info", {frugal::cli::cmd_info, "show a model's architecture, parameter count and tensor types"}},
+      {"generate", {frugal::cli::cmd_generate, "generate text from a prompt"}},
+      {"tokenize", {frugal::cli::cmd_tokenize, "print the token ids of a text"}},
+      {"perplexity", {frugal::cli::cmd_perplexity, "perplexity of a model on a text file (sliding window)"}},
+  };
+  return table;
+}
+
+void usage(FILE* out) {
+  std::fprintf(out, "usage: frugal <command> [options]   (frugal <command> --help for its options)\n\ncommands:\n");
+  for (const auto& [name, c] : commands()) std::fprintf(out, "  %-12s %s\n", name.c_str(), c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  auto it = commands().find(argv[1]);
+  if (it == commands().end()) {
+    std::fprintf(stderr, "frugal: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+  }
+  try {
+    return it->second.run(frugal::cli::Args(argv + 2, argv + argc));
+  } catch (const frugal::Error& e) {
+    std::fprintf(stderr, "frugal %s: error: %s\n", argv[1], e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "frugal %s: error: out of memory\n", argv[1]);
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "frugal %s: internal error: %s\n", argv[1], e.what());
+    return 3;
+  }
+}

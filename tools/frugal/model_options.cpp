@@ -1,0 +1,54 @@
+#include "model_options.h"
+
+#include <omp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace frugal::cli {
+
+std::vector<OptionSpec> model_option_specs() {
+  return {
+      {"model", "-m", OptionKind::String, "", "model: a GGUF file, a Hugging Face folder, or a llama2.c .bin", true},
+      {"tokenizer", "", OptionKind::String, "", "tokenizer file (llama2.c tok512.bin, GGUF, or HF folder); needed for llama2.c models"},
+  };
+}
+
+std::vector<OptionSpec> precision_option_specs() {
+  return {
+      {"dtype", "", OptionKind::String, "auto", "matmul precision: f32, bf16 (fp32 accumulation), or auto (bf16 where the CPU has it)"},
+      {"threads", "-t", OptionKind::Int, "0", "threads (0 = all cores)"},
+  };
+}
+
+std::unique_ptr<Model> load_model_from(const Options& o) { return load_model(o.get("model"), o.get("tokenizer")); }
+
+Precision precision_from(const Options& o) {
+  const int64_t threads = o.get_int("threads");
+  if (threads < 0) fail("--threads must be >= 0");
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+  return parse_precision(o.get("dtype"));
+}
+
+bool parse_or_help(Options& options, const std::vector<std::string>& args) {
+  for (const std::string& a : args)
+    if (a == "-h" || a == "--help") {
+      std::fputs(options.help().c_str(), stdout);
+      return false;
+    }
+  options.parse(args);
+  return true;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "", "cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace frugal::cli
