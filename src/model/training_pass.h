@@ -1,0 +1,71 @@
+// One training forward + backward pass of the Llama model over a Batch, with gradients for LoRA
+// adapters (frozen base) or for every weight (full fine-tuning). Activations are kept per layer,
+// or, under gradient checkpointing, only each layer's input, the layer being re-run with the same
+// forward code inside the backward pass. All buffers are sized once for the largest batch.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/precision.h"
+#include "data/batch.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/rope.h"
+#include "model/lora.h"
+#include "model/model.h"
+
+namespace frugal {
+
+struct TrainingPassOptions {
+  Precision precision = Precision::F32;
+  bool gradient_checkpointing = false;
+  bool full_finetune = false;  // gradients for every weight instead of LoRA only
+};
+
+struct LayerActivations;  // per-layer saved tensors (training_pass.cpp)
+
+class TrainingPass {
+ public:
+  // `lora` may be null for full fine-tuning; the pass keeps pointers to model and adapter.
+  TrainingPass(Model& model, LoraAdapter* lora, const TrainingPassOptions& options);
+  ~TrainingPass();
+
+  // Accumulates d(loss_sum * loss_scale) into the gradients; returns the summed loss and count.
+  // dropout_key makes LoRA dropout masks reproducible (same key -> same masks).
+  CrossEntropyResult forward_backward(const Batch& batch, float loss_scale, uint64_t dropout_key);
+  // Loss only, no dropout, no gradients.
+  CrossEntropyResult evaluate(const Batch& batch);
+
+  void zero_grad();
+  std::vector<float>& lora_grads() { return lora_grads_; }   // same layout as LoraAdapter::values
+  LlamaWeights& full_grads() { return full_grads_; }         // full fine-tuning only
+  // After an optimizer step changed the base weights (full fine-tuning), refresh derived copies.
+  void weights_changed();
+
+ private:
+  void ensure_buffers(int64_t N);
+  void layer_forward(int64_t l, const float* x_in, float* x_out, LayerActivations& a, const Batch& batch,
+                     bool training, uint64_t dropout_key);
+  void layer_backward(int64_t l, float* dx, LayerActivations& a, const Batch& batch, uint64_t dropout_key);
+  void linear_forward(float* y, const float* x, WeightRole role, int64_t l, LayerActivations& a, bool training,
+                      uint64_t dropout_key);
+  void linear_backward(float* dx, const float* dy, const float* x, WeightRole role, int64_t l, LayerActivations& a,
+                       uint64_t dropout_key);
+  const float* dropped(const float* x, int64_t n, int64_t width, WeightRole role, int64_t l, uint64_t key);
+
+  Model& model_;
+  LoraAdapter* lora_;
+  TrainingPassOptions options_;
+  const LlamaConfig& cfg_;
+  std::unique_ptr<RopeTable> rope_;
+  int64_t capacity_ = 0;  // tokens the buffers hold
+  int64_t N_ = 0;         // tokens of the current batch
+  std::vector<std::unique_ptr<LayerActivations>> acts_;  // one per layer, or one scratch under checkpointing
+  std::vector<std::vector<float>> layer_inputs_;         // [L][N, C]
+  std::vector<float> x_, x_final_norm_, inv_final_, d_final_;
+  std::vector<float> dx_, dxn_, dh_, dg_, du_, d_att_, dq_, dk_, dv_, tmp_, drop_buf_, lora_tmp_, lora_dx_;
+  std::vector<float> lora_grads_;
+  LlamaWeights full_grads_;
+};
+
+}  // namespace frugal
