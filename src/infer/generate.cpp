@@ -24,11 +24,7 @@ size_t complete_utf8_prefix(const std::string& s) {
 }  // namespace
 
 std::string TextStreamer::push(int32_t previous, int32_t token) {
-  std::string piece = tokenizer_.token_to_piece(token);
-  const Vocab& v = tokenizer_.vocab();
-  if (previous == v.bos_id && v.kind == TokenizerKind::Spm && v.add_space_prefix && !piece.empty() && piece[0] == ' ')
-    piece.erase(0, 1);
-  pending_ += piece;
+  pending_ += tokenizer_.stream_piece(previous, token);
   const size_t n = complete_utf8_prefix(pending_);
   std::string out = pending_.substr(0, n);
   pending_.erase(0, n);

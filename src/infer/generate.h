@@ -27,8 +27,9 @@ struct GenerateResult {
 GenerateResult generate(Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
                         const std::function<void(const std::string&)>& on_text);
 
-// Turns token pieces into text incrementally: holds back an incomplete UTF-8 sequence, and drops
-// the one leading space SentencePiece-style vocabularies put on the token after BOS.
+// Turns token pieces into text incrementally (Tokenizer::stream_piece, which drops the leading
+// space SentencePiece-style vocabularies put on the token after BOS), holding back an incomplete
+// UTF-8 sequence until the rest of it arrives.
 class TextStreamer {
  public:
   explicit TextStreamer(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}

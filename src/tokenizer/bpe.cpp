@@ -22,7 +22,8 @@ void bpe_encode(const Vocab& vocab, const TokenIndex& index, const PreTokenizer&
         continue;
       }
     }
-    split_characters(spelled, [&](std::string_view c) { return index.find(c); }, symbols);
+    split_characters(
+        spelled, [&](std::string_view c) { return index.find(c); }, symbols);
     merge_symbols(symbols, [&](const MergeSymbol& l, const MergeSymbol& r, MergeCandidate& c) {
       if (l.id < 0 || r.id < 0) return false;
       const MergeRule* rule = index.find_merge(l.id, r.id);

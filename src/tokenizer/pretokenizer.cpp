@@ -16,10 +16,8 @@ namespace {
 // GPT-2's regex as llama.cpp writes it. Hugging Face's ByteLevel adds a final "|\s+", which never
 // changes the pieces: the only whitespace it could match alone is one character before a
 // non-space, and that character is already cut off as the text between two matches.
-constexpr std::string_view kGpt2 =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
-constexpr std::string_view kGpt2Hf =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+constexpr std::string_view kGpt2Hf = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 // Llama 3 and Qwen2 differ only in how many digits a number piece holds. llama.cpp spells the
 // case-insensitive contractions as character classes; Hugging Face writes (?i:...).
 constexpr std::string_view kLlama3 =
@@ -38,8 +36,7 @@ struct NamedSpec {
 
 const std::vector<NamedSpec>& spec_table() {
   static const std::vector<NamedSpec> table = {
-      {{"default"},
-       {{R"([\p{P}\$\+<=>\^~\|]+)", std::string(kGpt2), R"(\p{N}+)", "[0-9][0-9][0-9]"}, false, false}},
+      {{"default"}, {{R"([\p{P}\$\+<=>\^~\|]+)", std::string(kGpt2), R"(\p{N}+)", "[0-9][0-9][0-9]"}, false, false}},
       {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "jina-v1-en", "jina-v2-code",
         "roberta-bpe", "mpt", "olmo", "jais", "exaone4", "trillion", "granite-docling", "mellum", "a.x-4.0"},
        {{std::string(kGpt2)}, false, false}},
@@ -121,7 +118,9 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& p
       size_t pos = 0;    // where the next search begins
       while (pos < piece.size()) {
         const int rc = pcre2_match(regex->code, subject, piece.size(), pos, PCRE2_NO_UTF_CHECK, match, nullptr);
-        if (rc < 0) break;  // PCRE2_ERROR_NOMATCH; other errors cannot happen on valid UTF-8
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        // Resource limits (JIT stack, match limit) would otherwise cut the text silently wrong.
+        if (rc < 0) fail("tokenize: pre-tokenizer regex failed with PCRE2 error " + std::to_string(rc));
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
         const size_t m_begin = ov[0], m_end = ov[1];
         if (m_end == m_begin) {  // an empty match cuts nothing; step over one character

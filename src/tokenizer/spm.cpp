@@ -24,7 +24,8 @@ int32_t byte_fallback(const Vocab& vocab, const TokenIndex& index, uint8_t byte)
 
 void spm_encode(const Vocab& vocab, const TokenIndex& index, std::string_view text, std::vector<int32_t>& out) {
   std::vector<MergeSymbol> symbols;
-  split_characters(text, [&](std::string_view c) { return index.find(c); }, symbols);
+  split_characters(
+      text, [&](std::string_view c) { return index.find(c); }, symbols);
   if (vocab.merges.empty()) {
     merge_symbols(symbols, [&](const MergeSymbol& l, const MergeSymbol& r, MergeCandidate& c) {
       // Adjacent symbols are adjacent in the text, so the pair's text is one substring.
@@ -48,7 +49,8 @@ void spm_encode(const Vocab& vocab, const TokenIndex& index, std::string_view te
       out.push_back(s.id);
       continue;
     }
-    for (char byte : text.substr(s.start, s.len)) out.push_back(byte_fallback(vocab, index, static_cast<uint8_t>(byte)));
+    for (char byte : text.substr(s.start, s.len))
+      out.push_back(byte_fallback(vocab, index, static_cast<uint8_t>(byte)));
   }
 }
 

@@ -25,10 +25,10 @@ struct MergeRule {
 
 struct TokenIndex {
   std::unordered_map<std::string, int32_t, StringViewHash, std::equal_to<>> ids;  // token text -> id
-  std::unordered_map<uint64_t, MergeRule> merges;  // (left id << 32 | right id) -> rule
-  std::array<int32_t, 256> byte_ids;               // id of "<0xNN>" per byte, or -1
-  std::vector<int32_t> specials;                   // control, user-defined and unknown ids, longest text first
-  std::vector<TokenType> types;                    // one per id (Normal where the vocab gives none)
+  std::unordered_map<uint64_t, MergeRule> merges;                                 // (left id << 32 | right id) -> rule
+  std::array<int32_t, 256> byte_ids;                                              // id of "<0xNN>" per byte, or -1
+  std::vector<int32_t> specials;  // control, user-defined and unknown ids, longest text first
+  std::vector<TokenType> types;   // one per id (Normal where the vocab gives none)
 
   int32_t find(std::string_view text) const {
     auto it = ids.find(text);

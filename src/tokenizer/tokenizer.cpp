@@ -43,9 +43,9 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 struct Tokenizer::Impl {
   Vocab vocab;
   TokenIndex index;
-  std::optional<PreTokenizer> pre;   // byte-level BPE only
-  std::vector<std::string> pieces;   // token_to_piece(id, false) for every id
-  std::vector<int32_t> end_ids;      // sorted: EOS, EOT and the other end-of-generation tokens
+  std::optional<PreTokenizer> pre;  // byte-level BPE only
+  std::vector<std::string> pieces;  // token_to_piece(id, false) for every id
+  std::vector<int32_t> end_ids;     // sorted: EOS, EOT and the other end-of-generation tokens
 
   // llama.cpp's tokenizer_st_partition: for each special token, longest first, cut every raw
   // fragment at each of its occurrences. Control and unknown tokens count only with parse_special;
@@ -83,9 +83,12 @@ struct Tokenizer::Impl {
     if (vocab.kind != TokenizerKind::Spm || !vocab.add_space_prefix) return false;
     const bool starts_with_space = text[f.begin] == ' ';
     switch (vocab.space_prefix_rule) {
-      case SpacePrefixRule::EveryFragment: return after_special;
-      case SpacePrefixRule::MetaspaceAlways: return !starts_with_space;
-      case SpacePrefixRule::MetaspaceFirst: return f.begin == 0 && !starts_with_space;
+      case SpacePrefixRule::EveryFragment:
+        return after_special;
+      case SpacePrefixRule::MetaspaceAlways:
+        return !starts_with_space;
+      case SpacePrefixRule::MetaspaceFirst:
+        return f.begin == 0 && !starts_with_space;
     }
     return false;
   }
@@ -94,15 +97,19 @@ struct Tokenizer::Impl {
     const std::string& text = vocab.tokens[id];
     switch (index.types[id]) {
       case TokenType::Control:
-      case TokenType::Unknown: return keep_special ? text : std::string();
+      case TokenType::Unknown:
+        return keep_special ? text : std::string();
       case TokenType::Unused:
-      case TokenType::Undefined: return std::string();
-      case TokenType::UserDefined: return text;
+      case TokenType::Undefined:
+        return std::string();
+      case TokenType::UserDefined:
+        return text;
       case TokenType::Byte: {
         const int value = byte_token_value(text);
         return value >= 0 ? std::string(1, static_cast<char>(value)) : text;
       }
-      case TokenType::Normal: break;
+      case TokenType::Normal:
+        break;
     }
     return vocab.kind == TokenizerKind::Spm ? replace_all(text, kSpaceMark, " ") : alphabet_to_bytes(text);
   }
@@ -199,16 +206,28 @@ std::string Tokenizer::stream_piece(int32_t prev_id, int32_t id) const {
   return piece;
 }
 
-const Vocab& Tokenizer::vocab() const { return impl_->vocab; }
-int32_t Tokenizer::size() const { return static_cast<int32_t>(impl_->vocab.tokens.size()); }
-int32_t Tokenizer::bos_id() const { return impl_->vocab.bos_id; }
-int32_t Tokenizer::eos_id() const { return impl_->vocab.eos_id; }
-int32_t Tokenizer::eot_id() const { return impl_->vocab.eot_id; }
+const Vocab& Tokenizer::vocab() const {
+  return impl_->vocab;
+}
+int32_t Tokenizer::size() const {
+  return static_cast<int32_t>(impl_->vocab.tokens.size());
+}
+int32_t Tokenizer::bos_id() const {
+  return impl_->vocab.bos_id;
+}
+int32_t Tokenizer::eos_id() const {
+  return impl_->vocab.eos_id;
+}
+int32_t Tokenizer::eot_id() const {
+  return impl_->vocab.eot_id;
+}
 
 bool Tokenizer::is_end_of_generation(int32_t id) const {
   return std::binary_search(impl_->end_ids.begin(), impl_->end_ids.end(), id);
 }
 
-int32_t Tokenizer::find_token(std::string_view text) const { return impl_->index.find(text); }
+int32_t Tokenizer::find_token(std::string_view text) const {
+  return impl_->index.find(text);
+}
 
 }  // namespace frugal

@@ -20,7 +20,8 @@ class Tokenizer {
 
   // add_special: BOS/EOS as the vocabulary asks (add_bos/add_eos).
   // parse_special: text like "<|im_start|>" becomes its control token instead of plain text.
-  // Fails with a clear error on text that is not valid UTF-8.
+  // User-defined tokens (HF added tokens that are not special) are always cut out of the text, as
+  // llama.cpp and Hugging Face do. Thread-safe. Fails with a clear error on text that is not valid UTF-8.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // Bytes of one token as it appears in text (byte tokens become their byte, SPM's U+2581 a space,
@@ -29,9 +30,10 @@ class Tokenizer {
   // ones to "" even with keep_special (llama.cpp). User-defined tokens decode to their text.
   std::string token_to_piece(int32_t id, bool keep_special = false) const;
   // Concatenated pieces. SPM vocabularies with a space prefix drop the leading space of the first
-  // non-empty piece (llama.cpp, SentencePiece, HF's Strip decoder), so that
-  // decode(encode(s)) == s for any s encoded with EveryFragment (exception: text containing U+2581,
-  // which SPM cannot tell from a space). Byte-level BPE round-trips exactly.
+  // non-empty piece (llama.cpp, SentencePiece, HF's Strip decoder), so decode(encode(s)) == s for
+  // text without special tokens under the EveryFragment rule (except text containing U+2581, which
+  // SPM cannot tell from a space); Metaspace rules lose a leading space, as HF does. Byte-level BPE
+  // round-trips exactly.
   std::string decode(const std::vector<int32_t>& ids, bool keep_special = false) const;
   // Text to print for `id` when streaming, `prev_id` being the token printed before it (-1 for none).
   // Same as token_to_piece except that, for SPM vocabularies with a space prefix, the piece at the
@@ -45,7 +47,9 @@ class Tokenizer {
   int32_t bos_id() const;
   int32_t eos_id() const;
   int32_t eot_id() const;          // end-of-turn for chat models (e.g. <|im_end|>); -1 if none
-  bool is_end_of_generation(int32_t id) const;  // EOS or EOT
+  // EOS, EOT, or another control token whose text ends a turn in a known chat format
+  // (<|im_end|>, <|eot_id|>, <|endoftext|>, ...; llama.cpp's end-of-generation list).
+  bool is_end_of_generation(int32_t id) const;
   int32_t find_token(std::string_view text) const;  // exact token text -> id, or -1
 
  private:

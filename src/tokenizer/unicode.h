@@ -28,7 +28,7 @@ void append_utf8(std::string& out, uint32_t code_point);
 // GPT-2's reversible map from the 256 byte values to printable code points: byte-level BPE
 // vocabularies spell every token in this alphabet (a space is "Ġ", a newline "Ċ").
 struct ByteAlphabet {
-  std::array<std::string, 256> byte_to_text;  // UTF-8 of the code point that stands for each byte
+  std::array<std::string, 256> byte_to_text;    // UTF-8 of the code point that stands for each byte
   std::array<int16_t, 512> code_point_to_byte;  // inverse; -1 where a code point stands for no byte
 };
 const ByteAlphabet& byte_alphabet();

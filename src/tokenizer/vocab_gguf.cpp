@@ -91,8 +91,10 @@ Vocab vocab_from_gguf(const GgufFile& gguf) {
   v.add_bos = gguf.get_bool("tokenizer.ggml.add_bos_token", v.add_bos);
   v.add_eos = gguf.get_bool("tokenizer.ggml.add_eos_token", v.add_eos);
   v.add_space_prefix = gguf.get_bool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
-  if (v.add_bos && v.bos_id < 0) fail(path, "tokenizer.ggml.add_bos_token", "BOS is to be added but there is no BOS id");
-  if (v.add_eos && v.eos_id < 0) fail(path, "tokenizer.ggml.add_eos_token", "EOS is to be added but there is no EOS id");
+  if (v.add_bos && v.bos_id < 0)
+    fail(path, "tokenizer.ggml.add_bos_token", "BOS is to be added but there is no BOS id");
+  if (v.add_eos && v.eos_id < 0)
+    fail(path, "tokenizer.ggml.add_eos_token", "EOS is to be added but there is no EOS id");
   v.chat_template = gguf.get_string("tokenizer.chat_template", "");
 
   detect_end_of_turn(v);

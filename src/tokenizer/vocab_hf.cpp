@@ -78,8 +78,7 @@ struct HfModel {
 
 void read_model(const json& root, const std::string& path, HfModel& m) {
   const json& model = root.at("model");
-  if (type_of(model) != "BPE")
-    fail(path, "model.type", "'" + type_of(model) + "' models are not supported (only BPE)");
+  if (type_of(model) != "BPE") fail(path, "model.type", "'" + type_of(model) + "' models are not supported (only BPE)");
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
     if (model.contains(key) && model[key].is_string() && !model[key].get<std::string>().empty())
       fail(path, std::string("model.") + key, "is not supported");
@@ -98,7 +97,8 @@ void read_model(const json& root, const std::string& path, HfModel& m) {
       if (id < 0) fail(path, "added_tokens", "'" + content + "' has a bad id");
       auto [it, inserted] = by_id.emplace(id, content);
       if (!inserted && it->second != content)
-        fail(path, "added_tokens", "'" + content + "' has id " + std::to_string(id) + ", which is '" + it->second + "'");
+        fail(path, "added_tokens",
+             "'" + content + "' has id " + std::to_string(id) + ", which is '" + it->second + "'");
       // HF matches every added token in raw text; `special` only decides whether decoding skips it.
       added_types[id] = static_cast<int32_t>(flag(t, "special", false) ? TokenType::Control : TokenType::UserDefined);
     }
@@ -197,9 +197,12 @@ void spm_spaces(const json& root, const std::string& path, Vocab& v) {
   std::string scheme = pre.value("prepend_scheme", "");
   if (scheme.empty()) scheme = flag(pre, "add_prefix_space", true) ? "always" : "never";  // older files
   v.add_space_prefix = scheme != "never";
-  if (scheme == "always") v.space_prefix_rule = SpacePrefixRule::MetaspaceAlways;
-  else if (scheme == "first") v.space_prefix_rule = SpacePrefixRule::MetaspaceFirst;
-  else if (scheme != "never") fail(path, "pre_tokenizer", "unknown Metaspace prepend_scheme '" + scheme + "'");
+  if (scheme == "always")
+    v.space_prefix_rule = SpacePrefixRule::MetaspaceAlways;
+  else if (scheme == "first")
+    v.space_prefix_rule = SpacePrefixRule::MetaspaceFirst;
+  else if (scheme != "never")
+    fail(path, "pre_tokenizer", "unknown Metaspace prepend_scheme '" + scheme + "'");
 }
 
 // Ids of the special tokens a TemplateProcessing post-processor puts before and after a single
@@ -291,8 +294,9 @@ Vocab vocab_from_hf_dir(const std::string& dir) {
         fail(path, "normalizer", "'" + type_of(normalizer) + "' is not supported with a byte-level tokenizer");
       const bool ignore_merges = flag(model, "ignore_merges", false);
       if (ignore_merges != find_pre_tokenizer(v.pre)->ignore_merges)
-        fail(path, "model.ignore_merges",
-             std::string(ignore_merges ? "true" : "false") + " is not supported with the '" + v.pre + "' pre-tokenizer");
+        fail(
+            path, "model.ignore_merges",
+            std::string(ignore_merges ? "true" : "false") + " is not supported with the '" + v.pre + "' pre-tokenizer");
     } else if (flag(model, "byte_fallback", false)) {
       v.kind = TokenizerKind::Spm;
       v.pre = "default";

@@ -23,8 +23,10 @@ std::string spaces_to_marks(const std::string& piece) {
   std::string out;
   out.reserve(piece.size());
   for (char c : piece) {
-    if (c == ' ') out += "\xE2\x96\x81";
-    else out += c;
+    if (c == ' ')
+      out += "\xE2\x96\x81";
+    else
+      out += c;
   }
   return out;
 }
@@ -37,7 +39,8 @@ Vocab vocab_from_llama2c(const std::string& path, int32_t vocab_size) {
   ByteReader r(file.data(), file.size(), path);
   const int32_t max_token_length = r.read<int32_t>("max_token_length");
   if (max_token_length <= 0 || max_token_length > (1 << 20))
-    fail(path, offset_str(0), "absurd max_token_length " + std::to_string(max_token_length) + " (not a llama2.c tokenizer?)");
+    fail(path, offset_str(0),
+         "absurd max_token_length " + std::to_string(max_token_length) + " (not a llama2.c tokenizer?)");
 
   Vocab v;
   v.source = path;

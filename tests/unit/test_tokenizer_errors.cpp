@@ -43,7 +43,15 @@ void kv_i32_array(GgufBuilder& b, const std::string& key, const std::vector<int3
 // A tiny SPM vocabulary: <unk> <s> </s> a b ab ▁ ▁a, optionally broken by `edit`.
 struct SpmFile {
   std::string model = "llama";
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "a", "b", "ab", "\xE2\x96\x81", "\xE2\x96\x81" "a"};
+  std::vector<std::string> tokens = {"<unk>",
+                                     "<s>",
+                                     "</s>",
+                                     "a",
+                                     "b",
+                                     "ab",
+                                     "\xE2\x96\x81",
+                                     "\xE2\x96\x81"
+                                     "a"};
   std::vector<float> scores = {0, 0, 0, -1, -2, -3, -4, -5};
   std::vector<int32_t> types = {2, 3, 3, 1, 1, 1, 1, 1};
   bool with_tokens = true;
@@ -199,8 +207,10 @@ TEST(TokenizerErrors, BrokenHfFolders) {
   error_of([&] { vocab_from_hf_dir(wp); }, wp + "/tokenizer.json", "model.type");
 
   std::string odd_regex = kByteLevelJson;
-  odd_regex.replace(odd_regex.find("{\"type\": \"ByteLevel\""), std::string("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}").size(),
-                    R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]})");
+  odd_regex.replace(
+      odd_regex.find("{\"type\": \"ByteLevel\""),
+      std::string("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}").size(),
+      R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]})");
   const std::string re = hf_dir("hf_regex", odd_regex);
   error_of([&] { vocab_from_hf_dir(re); }, re + "/tokenizer.json", "pre_tokenizer");
 

@@ -55,7 +55,7 @@ TEST(HfTokenizerConfig, ReadsSpecialTokensAndTemplate) {
   EXPECT_EQ(bl.eos_id, 2);  // <|im_end|>
   EXPECT_EQ(bl.eot_id, 2);
   EXPECT_FALSE(bl.add_bos);
-  EXPECT_EQ(bl.token_types[1], static_cast<int32_t>(TokenType::Control));      // <|im_start|>
+  EXPECT_EQ(bl.token_types[1], static_cast<int32_t>(TokenType::Control));        // <|im_start|>
   EXPECT_EQ(bl.token_types[659], static_cast<int32_t>(TokenType::UserDefined));  // <extra>
   EXPECT_NE(bl.chat_template.find("<|im_start|>"), std::string::npos);           // from chat_template.jinja
 

@@ -40,7 +40,9 @@ std::vector<int32_t> parse_ids(const std::string& text) {
   return ids;
 }
 
-Tokenizer tok512() { return Tokenizer(vocab_from_llama2c(test::shared_data("stories260K/tok512.bin"), 512)); }
+Tokenizer tok512() {
+  return Tokenizer(vocab_from_llama2c(test::shared_data("stories260K/tok512.bin"), 512));
+}
 
 TEST(Tok512, VocabularyMatchesTheSentencePieceModel) {
   const Vocab v = vocab_from_llama2c(test::shared_data("stories260K/tok512.bin"), 512);

@@ -77,8 +77,7 @@ TEST_P(VocabVectors, DecodeRoundTrips) {
   const auto cases = read_cases(base + ".inp");
   const auto expected = read_expected(base + ".out");
   ASSERT_EQ(expected.size(), cases.size());
-  for (size_t i = 0; i < cases.size(); ++i)
-    EXPECT_EQ(tok.decode(expected[i]), cases[i]) << name << " case " << i;
+  for (size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(tok.decode(expected[i]), cases[i]) << name << " case " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(LlamaCpp, VocabVectors, ::testing::Values("gpt-2", "llama-spm", "starcoder", "refact"),
