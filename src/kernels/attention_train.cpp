@@ -14,7 +14,7 @@ void segment_starts(const int32_t* seg, int64_t T, int64_t* start) {
 }
 }  // namespace
 
-void attention_train_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+void attention_train_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v,
                              const int32_t* segments, const TrainAttentionDims& d) {
   const int64_t HD = d.H * d.D, KD = d.KVH * d.D, group = d.H / d.KVH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.D));
@@ -60,7 +60,7 @@ void attention_train_forward(float* out, float* lse, const float* q, const float
   }
 }
 
-void attention_train_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+void attention_train_backward_ref(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                               const float* v, const float* out, const float* lse, const int32_t* segments,
                               const TrainAttentionDims& d) {
   const int64_t HD = d.H * d.D, KD = d.KVH * d.D, group = d.H / d.KVH;

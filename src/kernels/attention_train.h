@@ -1,7 +1,9 @@
 // Causal grouped-query attention for training: B rows of T tokens, where packed samples in a row
 // never attend across their boundary (segments) and padding (segment -1) attends to nothing.
 // The forward saves only the log-sum-exp per query; the backward recomputes the probabilities
-// (memory-efficient attention: no [B, H, T, T] tensor is ever kept).
+// (memory-efficient attention: no [B, H, T, T] tensor is ever kept). The fast path works one
+// (row, kv head) at a time: the query heads sharing that kv head are stacked and every product is
+// a gemm through oneDNN, with the causal/segment mask applied between the products.
 #pragma once
 #include <cstdint>
 
@@ -19,5 +21,12 @@ void attention_train_forward(float* out, float* lse, const float* q, const float
 void attention_train_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                               const float* v, const float* out, const float* lse, const int32_t* segments,
                               const TrainAttentionDims& d);
+
+// Scalar references of the two functions above (one query at a time), for tests.
+void attention_train_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v,
+                                 const int32_t* segments, const TrainAttentionDims& d);
+void attention_train_backward_ref(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                                  const float* v, const float* out, const float* lse, const int32_t* segments,
+                                  const TrainAttentionDims& d);
 
 }  // namespace frugal
