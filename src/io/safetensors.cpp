@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "core/byte_reader.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "quant/ggml_types.h"
@@ -185,56 +186,6 @@ void check_tiling(const std::string& path, std::vector<Entry>& entries, uint64_t
 
 // ---- writing ----
 
-// Owns the temporary file until it is renamed into place; any failure removes it.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::string& path) : path_(path), tmp_(path + ".tmp") {
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail(path_, "", "cannot create " + tmp_ + ": " + std::strerror(errno));
-  }
-  ~AtomicFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  void write(const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      const ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 30));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) fail(path_, offset_str(written_), std::string("cannot write ") + tmp_ + ": " + std::strerror(errno));
-      p += w;
-      n -= static_cast<size_t>(w);
-      written_ += static_cast<uint64_t>(w);
-    }
-  }
-
-  void commit() {
-    if (::fsync(fd_) != 0) fail(path_, "", "cannot fsync " + tmp_ + ": " + std::strerror(errno));
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail(path_, "", "cannot close " + tmp_ + ": " + std::strerror(errno));
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-      fail(path_, "", "cannot rename " + tmp_ + ": " + std::strerror(errno));
-    committed_ = true;
-    // Persist the rename itself; best effort, the data is already safe in the file.
-    const size_t slash = path_.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
-
- private:
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-  uint64_t written_ = 0;
-};
 
 }  // namespace
 
@@ -379,7 +330,7 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsWri
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data buffer 8-byte aligned in the file
 
-  AtomicFile out(path);
+  AtomicFileWriter out(path);
   const uint64_t header_bytes = text.size();
   out.write(&header_bytes, 8);  // x86-64 is little-endian, as the format requires
   out.write(text.data(), text.size());
