@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/gguf_lora.h"
 #include "io/tensor_names.h"
 #include "model/model.h"
 
@@ -43,6 +44,8 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
 }
 
 }  // namespace
+
+LlamaConfig load_gguf_config(const std::string& path) { return config_from_gguf(GgufFile(path)); }
 
 std::unique_ptr<Model> load_gguf_model(const std::string& path) {
   GgufFile g(path);
@@ -90,7 +93,10 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path) {
     const uint64_t row_bytes = ggml_row_bytes(t->type, row_len);
     for (int64_t r = 0; r < n_rows; ++r) dequantize_row(t->type, t->data + r * row_bytes, s.data + r * row_len, row_len);
   }
+  // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)
+  // are stored in HF order already.
   for (const WeightSlot& s : slots) {
+    if (!gguf_permutes_rotary_rows(c.architecture)) break;
     if (s.role == WeightRole::Wq || s.role == WeightRole::Bq) permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_heads);
     if (s.role == WeightRole::Wk || s.role == WeightRole::Bk) permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_kv_heads);
   }

@@ -29,6 +29,8 @@ struct Model {
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path = "");
 
 std::unique_ptr<Model> load_gguf_model(const std::string& path);
+// Only the config of a GGUF model: reads the header (metadata and tensor list), no tensor data.
+LlamaConfig load_gguf_config(const std::string& path);
 std::unique_ptr<Model> load_hf_model(const std::string& dir);
 std::unique_ptr<Model> load_llama2c_model(const std::string& path, const std::string& tokenizer_path);
 // Any tokenizer file: a GGUF (vocab-only or full), a llama2.c tokenizer .bin, or an HF folder.

@@ -1,0 +1,113 @@
+#include "plan/frugal_runtime.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "plan/plan_format.h"
+
+namespace frugal {
+
+namespace {
+
+constexpr double kF32 = 4, kBf16 = 2;
+
+void note_unmodelled(const PlanInputs& in, MemoryBreakdown& m) {
+  if (in.ranks > 1 || in.zero_stage > 0)
+    m.notes.push_back("frugal has no data parallelism yet: ranks and ZeRO are ignored (one process)");
+  if (in.method != Method::Inference && in.optimizer != Optimizer::AdamW)
+    m.notes.push_back("frugal implements AdamW only: " + optimizer_name(in.optimizer) + " state is what it would need");
+  if (in.gradient_dtype != Dtype::F32) m.notes.push_back("frugal keeps gradients in fp32: --grad-dtype is ignored");
+  if (in.weights_dtype && in.method != Method::Qlora && *in.weights_dtype != Dtype::F32)
+    m.notes.push_back("frugal keeps every weight as fp32 (plus bf16 copies): --weights-dtype is ignored");
+  if (in.method == Method::Qlora)
+    m.notes.push_back("QLoRA is not implemented yet: block projections assumed stored as " +
+                      dtype_name(in.resolved_weights_dtype()) +
+                      " and dequantized tile by tile (DESIGN.md), no bf16 copies of them");
+}
+
+}  // namespace
+
+MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
+  if (!in.model.has_dims())
+    fail("--profile frugal", in.model.name, "needs the model's dimensions (a preset or a file)");
+  MemoryBreakdown m;
+  m.profile = "frugal";
+  note_unmodelled(in, m);
+  const LlamaConfig& c = in.model.config;
+  const double P = in.model.parameters;
+  const double L = static_cast<double>(c.n_layers), C = static_cast<double>(c.dim), F = static_cast<double>(c.ffn_dim);
+  const double V = static_cast<double>(c.vocab_size), H = static_cast<double>(c.n_heads);
+  const double HD = static_cast<double>(c.q_dim()), KD = static_cast<double>(c.kv_dim());
+  const double widest = std::max({C, HD, F});
+  const double head = V * C;  // the output head's matrix (the embedding itself when tied)
+  const double projections = L * static_cast<double>(block_linear_parameters(c));
+  const bool qlora = in.method == Method::Qlora;
+  const bool bf16 = in.mixed_precision;
+
+  // Model: LlamaWeights (fp32) and the bf16 copies prepare_bf16 makes for the fast path.
+  if (qlora) {
+    const double bits = dtype_bits(in.resolved_weights_dtype(), in.double_quant);
+    m.items.push_back({"weights", projections * bits / 8 + (P - projections) * kF32,
+                       count_str(projections) + " projections x " + bits_str(bits) + " + " +
+                           count_str(P - projections) + " embeddings/norms x 4 B"});
+  } else {
+    m.items.push_back({"weights", P * kF32, count_str(P) + " x 4 B (LlamaWeights, fp32)"});
+  }
+  if (bf16) {
+    const double copied = qlora ? head : projections + head;
+    m.items.push_back({"weights bf16 copies", copied * kBf16,
+                       count_str(copied) + (qlora ? " (output head)" : " (projections + output head)") + " x 2 B"});
+  }
+  const double tokenizer = V * kFrugalTokenizerBytesPerToken;
+  m.items.push_back(
+      {"tokenizer", tokenizer, count_str(V) + " tokens x ~" + bytes_str_per(kFrugalTokenizerBytesPerToken)});
+
+  // Trainable state: the LoRA arena (values + gradients) or a second LlamaWeights for gradients,
+  // and AdamW's moments over whatever is trainable.
+  if (in.method != Method::Inference) {
+    const double n = in.trainable_parameters();
+    if (in.uses_lora()) m.items.push_back({"lora adapters", n * kF32, count_str(n) + " x 4 B (LoraAdapter::values)"});
+    m.items.push_back({"gradients", n * kF32,
+                       count_str(n) + " x 4 B (" + (in.uses_lora() ? "lora_grads" : "full_grads LlamaWeights") + ")"});
+    const double ob = optimizer_state_bytes_per_parameter(in.optimizer);
+    m.items.push_back({"optimizer state", n * ob,
+                       count_str(n) + " x " + bytes_str_per(ob) + " (" + optimizer_name(in.optimizer) + " moments)"});
+  }
+
+  // TrainingPass::ensure_buffers, for N = B*T tokens.
+  const double N = static_cast<double>(in.micro_batch * in.seq_len);
+  const double r = in.uses_lora() ? static_cast<double>(in.lora_r) : 0;
+  const double adapted = in.uses_lora() ? static_cast<double>(in.lora_targets.size()) : 0;
+  if (in.method != Method::Inference) {
+    // LayerActivations: xn1, x_mid, xn2 [N,C]; q, att [N,HD]; k, v [N,KD]; g, u, h [N,F]; lse [N,H];
+    // inv1, inv2 [N]; lora_t [N,r] per adapted projection.
+    const double per_set = N * (3 * C + 2 * HD + 2 * KD + 3 * F + H + 2 + adapted * r) * kF32;
+    const double sets = in.gradient_checkpointing ? 1 : L;
+    m.items.push_back({"activations", sets * per_set,
+                       (in.gradient_checkpointing ? std::string("1 scratch set") : count_str(L) + " layers") +
+                           " x N(3C + 2HD + 2KVD + 3F + H + 2 + targets r) x 4 B"});
+    m.items.push_back({"layer inputs", L * N * C * kF32, "L x N x C x 4 B (kept with or without checkpointing)"});
+    // x_, x_final_norm_, d_final_, dx_, dxn_ [N,C]; inv_final_ [N]; dh_, dg_, du_ [N,F]; d_att_, dq_
+    // [N,HD]; dk_, dv_ [N,KD]; tmp_, drop_buf_, lora_dx_ [N, widest]; lora_tmp_ [N,r].
+    const double scratch = N * (5 * C + 1 + 3 * F + 2 * HD + 2 * KD + 3 * widest + r) * kF32;
+    m.items.push_back({"backward scratch", scratch, "N(5C + 1 + 3F + 2HD + 2KVD + 3 widest + r) x 4 B"});
+    if (bf16)
+      m.items.push_back({"bf16 activation cast", N * widest * kBf16, "N x widest x 2 B (matmul input rounding)"});
+    const double rows = static_cast<double>(kFrugalCrossEntropyChunkRows);
+    m.items.push_back(
+        {"logits and loss", (rows * V + 2 * rows * C) * kF32 + N * 8, "256 rows x (V + 2C) x 4 B + row list"});
+    m.items.push_back({"batch", N * 4 * 4, "tokens, positions, segments, targets: 4 x N x 4 B"});
+  } else {
+    // InferenceSession: fp32 K/V caches per layer for the whole context, logits of the last position.
+    m.items.push_back({"kv cache", kv_cache_bytes(c, in.seq_len, in.micro_batch, 4), "2 L s b KVH D x 4 B (fp32)"});
+    m.items.push_back({"logits and loss", static_cast<double>(in.micro_batch) * V * kF32, "b V x 4 B"});
+  }
+  m.items.push_back({"fixed overhead", kFrugalFixedOverheadBytes, "process, libraries, OpenMP, oneDNN (measured)"});
+
+  // While loading, the model file is mapped and read in full next to the fp32 weights being filled.
+  if (in.source_file_bytes > 0)
+    m.load_phase_bytes = P * kF32 + in.source_file_bytes + tokenizer + kFrugalFixedOverheadBytes;
+  return m;
+}
+
+}  // namespace frugal
