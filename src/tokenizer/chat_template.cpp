@@ -9,10 +9,18 @@ namespace {
 // SmolLM2-style ChatML templates insert a default system turn when the conversation has none;
 // its text sits in the template between the system header and <|im_end|>.
 std::string default_chatml_system(const std::string& tpl) {
-  const std::string header = "<|im_start|>system\\n";  // as written inside the Jinja string literal
-  size_t at = tpl.find(header);
-  if (at == std::string::npos || tpl.find("messages[0]['role'] != 'system'") == std::string::npos) return "";
-  at += header.size();
+  if (tpl.find("messages[0]['role'] != 'system'") == std::string::npos) return "";
+  // The newline inside the Jinja string literal is an escape ("\n") in tokenizer_config.json but a
+  // real newline in GGUF files converted from it.
+  size_t at = std::string::npos;
+  for (const std::string header : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
+    at = tpl.find(header);
+    if (at != std::string::npos) {
+      at += header.size();
+      break;
+    }
+  }
+  if (at == std::string::npos) return "";
   size_t end = tpl.find("<|im_end|>", at);
   return end == std::string::npos ? "" : tpl.substr(at, end - at);
 }

@@ -11,5 +11,10 @@ int cmd_info(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_perplexity(const Args& args);
+int cmd_plan(const Args& args);
+int cmd_train(const Args& args);
+int cmd_merge(const Args& args);
+int cmd_evaluate(const Args& args);
+int cmd_make_dataset(const Args& args);
 
 }  // namespace frugal::cli

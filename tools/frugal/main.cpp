@@ -21,6 +21,11 @@ const std::map<std::string, Command>& commands() {
       {"generate", {frugal::cli::cmd_generate, "generate text from a prompt"}},
       {"tokenize", {frugal::cli::cmd_tokenize, "print the token ids of a text"}},
       {"perplexity", {frugal::cli::cmd_perplexity, "perplexity of a model on a text file (sliding window)"}},
+      {"plan", {frugal::cli::cmd_plan, "memory and compute estimate, and the decision tree that makes a run fit"}},
+      {"merge", {frugal::cli::cmd_merge, "merge a LoRA adapter into its base and write GGUF or a Hugging Face folder"}},
+      {"evaluate", {frugal::cli::cmd_evaluate, "eval loss and exact-match accuracy of greedy answers on a chat/instruction dataset"}},
+      {"make-dataset", {frugal::cli::cmd_make_dataset, "write the built-in task (dates to ISO 8601) as chat JSONL"}},
+      {"train", {frugal::cli::cmd_train, "fine-tune with LoRA or fully from a YAML config and/or --key value options"}},
   };
   return table;
 }

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/gguf_lora.h"
+#include "io/peft_adapter.h"
 
 namespace frugal::cli {
 
@@ -14,6 +16,7 @@ std::vector<OptionSpec> model_option_specs() {
   return {
       {"model", "-m", OptionKind::String, "", "model: a GGUF file, a Hugging Face folder, or a llama2.c .bin", true},
       {"tokenizer", "", OptionKind::String, "", "tokenizer file (llama2.c tok512.bin, GGUF, or HF folder); needed for llama2.c models"},
+      {"adapter", "", OptionKind::String, "", "LoRA adapter to apply: a PEFT folder or a GGUF LoRA file (merged into the weights at load)"},
   };
 }
 
@@ -24,7 +27,16 @@ std::vector<OptionSpec> precision_option_specs() {
   };
 }
 
-std::unique_ptr<Model> load_model_from(const Options& o) { return load_model(o.get("model"), o.get("tokenizer")); }
+std::unique_ptr<Model> load_model_from(const Options& o) {
+  std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"));
+  if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
+  return model;
+}
+
+LoraAdapter load_adapter(const std::string& path, const LlamaConfig& config) {
+  const bool gguf = path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+  return gguf ? read_gguf_lora(path, config) : read_peft_adapter(path, config);
+}
 
 Precision precision_from(const Options& o) {
   const int64_t threads = o.get_int("threads");

@@ -6,13 +6,17 @@
 
 #include "cli/options.h"
 #include "core/precision.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 namespace frugal::cli {
 
 std::vector<OptionSpec> model_option_specs();        // -m, --tokenizer
 std::vector<OptionSpec> precision_option_specs();    // --dtype, --threads
+// Loads -m (with --tokenizer) and merges --adapter into it when given.
 std::unique_ptr<Model> load_model_from(const Options& options);
+// A PEFT adapter folder or a GGUF LoRA file, by its name.
+LoraAdapter load_adapter(const std::string& path, const LlamaConfig& config);
 Precision precision_from(const Options& options);   // also applies --threads
 // Declares the options, parses, and prints help when asked (returns false then).
 bool parse_or_help(Options& options, const std::vector<std::string>& args);
