@@ -11,11 +11,12 @@ namespace frugal {
 double PerplexityResult::perplexity() const { return tokens_scored ? std::exp(nll_sum / tokens_scored) : 0.0; }
 
 double token_nll(const float* logits, int64_t V, int32_t target) {
-  double max_logit = logits[0];
-  for (int64_t i = 1; i < V; ++i) max_logit = std::max<double>(max_logit, logits[i]);
+  float max_logit = logits[0];
+  for (int64_t i = 1; i < V; ++i) max_logit = std::max(max_logit, logits[i]);
+  // fp32 exponentials, summed in double: the long sum is where precision matters.
   double sum = 0;
-  for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(logits[i]) - max_logit);
-  return std::log(sum) + max_logit - logits[target];
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(logits[i] - max_logit);
+  return std::log(sum) + static_cast<double>(max_logit) - logits[target];
 }
 
 PerplexityResult perplexity(Model& model, const std::vector<int32_t>& tokens, int64_t context, int64_t stride,
@@ -33,10 +34,13 @@ PerplexityResult perplexity(Model& model, const std::vector<int32_t>& tokens, in
     session.reset();
     const std::vector<float>& logits = session.forward(tokens.data() + begin, end - begin, true);
     // Row i predicts token begin + i + 1; score those not scored yet.
-    for (int64_t target = std::max(scored_until, begin + 1); target < end; ++target) {
-      result.nll_sum += token_nll(&logits[static_cast<size_t>(target - begin - 1) * V], V, tokens[target]);
-      ++result.tokens_scored;
-    }
+    const int64_t first = std::max(scored_until, begin + 1);
+    double window_nll = 0;
+#pragma omp parallel for reduction(+ : window_nll)
+    for (int64_t target = first; target < end; ++target)
+      window_nll += token_nll(&logits[static_cast<size_t>(target - begin - 1) * V], V, tokens[target]);
+    result.nll_sum += window_nll;
+    result.tokens_scored += end - first;
     scored_until = end;
     ++result.windows;
     if (progress) progress(end, n);

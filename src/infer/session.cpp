@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/attention.h"
+#include "kernels/attention_train.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
 #include "kernels/swiglu.h"
@@ -52,6 +53,8 @@ void InferenceSession::ensure_scratch(int64_t T) {
   g_.resize(sz(cfg_.ffn_dim));
   u_.resize(sz(cfg_.ffn_dim));
   positions_.resize(T);
+  lse_.resize(sz(cfg_.n_heads));
+  segments_.assign(static_cast<size_t>(T), 0);
 }
 
 const std::vector<float>& InferenceSession::forward(const int32_t* tokens, int64_t n, bool all_logits) {
@@ -93,8 +96,15 @@ void InferenceSession::run_chunk(const int32_t* tokens, int64_t T, bool all_logi
     rope_forward(k_.data(), positions_.data(), T, cfg_.n_kv_heads, rope_);
     std::memcpy(&k_cache_[l][position_ * KV], k_.data(), sizeof(float) * T * KV);
     std::memcpy(&v_cache_[l][position_ * KV], v_.data(), sizeof(float) * T * KV);
-    AttentionDims dims{T, position_, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, KV};
-    attention_forward(att_.data(), q_.data(), k_cache_[l].data(), v_cache_[l].data(), dims);
+    if (position_ == 0 && T > 1) {
+      // A prompt from an empty cache is one causal block: the gemm-based training kernel does it
+      // several times faster than the one-query-at-a-time decode kernel.
+      attention_train_forward(att_.data(), lse_.data(), q_.data(), k_.data(), v_.data(), segments_.data(),
+                              {1, T, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim});
+    } else {
+      AttentionDims dims{T, position_, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, KV};
+      attention_forward(att_.data(), q_.data(), k_cache_[l].data(), v_cache_[l].data(), dims);
+    }
     matmul(tmp_.data(), att_.data(), lw.wo, T, precision_);
     for (int64_t i = 0; i < T * C; ++i) x_[i] += tmp_[i];
 

@@ -39,6 +39,8 @@ class InferenceSession {
   int64_t scratch_T_ = 0;
   std::vector<float> x_, xn_, q_, att_, k_, v_, g_, u_, tmp_;
   std::vector<int32_t> positions_;
+  std::vector<float> lse_;          // [T, H], unused by inference but written by the prompt kernel
+  std::vector<int32_t> segments_;   // [T], all 0: one sequence
   std::vector<float> logits_;
 };
 
