@@ -137,6 +137,47 @@ TEST(Trainer, ResumedRunContinuesExactly) {
             read_peft_adapter(resumed.output_dir + "/adapter", model->config).values);
 }
 
+TEST(Trainer, MergedModelEqualsBasePlusAdapterAndTrainingContinuesFromIt) {
+  TrainConfig c = base_config("merge");
+  run_training(c);
+  const std::string text_path = std::string(::testing::TempDir()) + "frugal_trainer_merge.txt";
+  std::ofstream(text_path) << "Tom had a little dog named Max. The sun was warm.";
+  const std::string merged = c.output_dir + "/merged.gguf";
+  test::RunResult m = test::run_frugal("merge -m " + c.base_model + " --tokenizer " + c.tokenizer + " --adapter " +
+                                       c.output_dir + "/adapter -o " + merged + " --dtype f32");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const std::string ppl = " -f " + text_path + " --add-bos --dtype f32 --json";
+  test::RunResult with_adapter = test::run_frugal("perplexity -m " + c.base_model + " --tokenizer " + c.tokenizer +
+                                                  " --adapter " + c.output_dir + "/adapter.gguf" + ppl);
+  test::RunResult from_merged = test::run_frugal("perplexity -m " + merged + ppl);
+  ASSERT_EQ(with_adapter.exit_code, 0) << with_adapter.err;
+  ASSERT_EQ(from_merged.exit_code, 0) << from_merged.err;
+  EXPECT_NEAR(nlohmann::json::parse(with_adapter.out)["perplexity"].get<double>(),
+              nlohmann::json::parse(from_merged.out)["perplexity"].get<double>(), 1e-4);
+  // Continue training from the PEFT folder: the first loss is where the previous run ended.
+  TrainConfig next = base_config("merge_continue");
+  next.dataset = c.dataset;
+  next.init_adapter = c.output_dir + "/adapter";
+  next.max_steps = 1;
+  const TrainReport first = run_training(next);
+  TrainConfig fresh = base_config("merge_fresh");
+  fresh.dataset = c.dataset;
+  fresh.max_steps = 1;
+  EXPECT_LT(first.first_loss, run_training(fresh).first_loss * 0.8);
+}
+
+TEST(Trainer, FullFineTuningTrainsEveryWeightAndExportsAModel) {
+  TrainConfig c = base_config("full");
+  c.method = "full";
+  c.learning_rate = 1e-3;
+  c.val_set_size = 8;
+  const TrainReport r = run_training(c);
+  EXPECT_EQ(r.trainable_parameters, load_model(c.base_model, c.tokenizer)->config.parameter_count());
+  EXPECT_LT(r.eval_loss_after, r.eval_loss_before);
+  auto exported = load_model(c.output_dir + "/model");  // HF folder with weights and tokenizer
+  EXPECT_EQ(exported->config.dim, 64);
+}
+
 TEST(Trainer, ConfigErrorsAreOneLine) {
   const std::string yaml = std::string(::testing::TempDir()) + "frugal_trainer_bad.yaml";
   std::ofstream(yaml) << "base_model: x.gguf\ndataset: d.jsonl\nlearning_rat: 1e-4\n";
