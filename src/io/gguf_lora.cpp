@@ -25,18 +25,6 @@ bool permuted(const LlamaConfig& model, WeightRole role) {
   return (role == WeightRole::Wq || role == WeightRole::Wk) && gguf_permutes_rotary_rows(model.architecture);
 }
 
-int64_t linear_in(const LlamaConfig& c, WeightRole role) {
-  return role == WeightRole::Wo ? c.q_dim() : role == WeightRole::Down ? c.ffn_dim : c.dim;
-}
-
-int64_t linear_out(const LlamaConfig& c, WeightRole role) {
-  switch (role) {
-    case WeightRole::Wq: return c.q_dim();
-    case WeightRole::Wk: case WeightRole::Wv: return c.kv_dim();
-    case WeightRole::Gate: case WeightRole::Up: return c.ffn_dim;
-    default: return c.dim;
-  }
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -76,7 +64,7 @@ void write_gguf_lora(const std::string& path, const LoraAdapter& adapter, const 
 
   const int64_t r = adapter.config.r;
   for (const LoraLayer& l : adapter.layers) {
-    if (l.layer < 0 || l.layer >= model.n_layers || l.in != linear_in(model, l.role) || l.out != linear_out(model, l.role))
+    if (l.layer < 0 || l.layer >= model.n_layers || l.in != linear_in_features(model, l.role) || l.out != linear_out_features(model, l.role))
       fail(path, hf_module_name(l.role, l.layer), "adapter shape does not match the base model's config");
     const std::string base = gguf_tensor_name(l.role, l.layer);
     // A [r, in] is stored as is: ggml ne = [in, r], which llama.cpp multiplies as A x.
@@ -141,7 +129,7 @@ LoraAdapter read_gguf_lora(const std::string& path, const LlamaConfig& model) {
     const int64_t layer = key.first;
     const std::string base = gguf_tensor_name(p.role, layer);
     if (!p.a || !p.b) fail(path, "tensor " + base + (p.a ? ".lora_b" : ".lora_a"), "missing (LoRA tensors come in pairs)");
-    const int64_t in = linear_in(model, p.role), out = linear_out(model, p.role);
+    const int64_t in = linear_in_features(model, p.role), out = linear_out_features(model, p.role);
     if (p.b->ne.size() != 2 || p.a->ne.size() != 2)
       fail(path, "tensor " + base, "LoRA tensors must be 2-dimensional");
     const int64_t r = p.b->ne[0];

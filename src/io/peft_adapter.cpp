@@ -30,18 +30,6 @@ constexpr const char* kWeightsName = "adapter_model.safetensors";
 constexpr WeightRole kLinearRoles[] = {WeightRole::Wq,   WeightRole::Wk, WeightRole::Wv,  WeightRole::Wo,
                                        WeightRole::Gate, WeightRole::Up, WeightRole::Down};
 
-int64_t linear_in(const LlamaConfig& c, WeightRole role) {
-  return role == WeightRole::Wo ? c.q_dim() : role == WeightRole::Down ? c.ffn_dim : c.dim;
-}
-
-int64_t linear_out(const LlamaConfig& c, WeightRole role) {
-  switch (role) {
-    case WeightRole::Wq: return c.q_dim();
-    case WeightRole::Wk: case WeightRole::Wv: return c.kv_dim();
-    case WeightRole::Gate: case WeightRole::Up: return c.ffn_dim;
-    default: return c.dim;
-  }
-}
 
 // The float's shortest decimal form as a double: PEFT's config then says 0.05, not 0.05000000074505806.
 double json_number(float x) {
@@ -183,7 +171,7 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& adapter, cons
   std::vector<SafetensorsWriteTensor> tensors;
   std::set<WeightRole> roles;
   for (const LoraLayer& l : adapter.layers) {
-    if (l.layer < 0 || l.layer >= model.n_layers || l.in != linear_in(model, l.role) || l.out != linear_out(model, l.role))
+    if (l.layer < 0 || l.layer >= model.n_layers || l.in != linear_in_features(model, l.role) || l.out != linear_out_features(model, l.role))
       fail(dir, hf_module_name(l.role, l.layer), "adapter shape does not match the base model's config");
     roles.insert(l.role);
     const auto bytes = [](const float* p, int64_t n) {
@@ -298,7 +286,7 @@ LoraAdapter read_peft_adapter(const std::string& dir, const LlamaConfig& model) 
   for (int64_t layer = 0; layer < model.n_layers; ++layer)
     for (WeightRole role : kLinearRoles) {
       if (!targeted.count({layer, role})) continue;
-      LoraLayer l{role, layer, linear_in(model, role), linear_out(model, role), 0, 0};
+      LoraLayer l{role, layer, linear_in_features(model, role), linear_out_features(model, role), 0, 0};
       l.a_offset = offset;
       l.b_offset = offset + static_cast<size_t>(c.r * l.in);
       offset = l.b_offset + static_cast<size_t>(l.out * c.r);

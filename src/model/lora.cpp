@@ -20,22 +20,6 @@ const std::vector<std::pair<WeightRole, std::vector<std::string>>>& target_names
   return names;
 }
 
-int64_t matrix_in(const LlamaConfig& c, WeightRole role) {
-  switch (role) {
-    case WeightRole::Wo: return c.q_dim();
-    case WeightRole::Down: return c.ffn_dim;
-    default: return c.dim;
-  }
-}
-
-int64_t matrix_out(const LlamaConfig& c, WeightRole role) {
-  switch (role) {
-    case WeightRole::Wq: return c.q_dim();
-    case WeightRole::Wk: case WeightRole::Wv: return c.kv_dim();
-    case WeightRole::Gate: case WeightRole::Up: return c.ffn_dim;
-    default: return c.dim;
-  }
-}
 }  // namespace
 
 float LoraConfig::scaling() const {
@@ -86,7 +70,7 @@ LoraAdapter LoraAdapter::create(const LlamaConfig& c, const LoraConfig& config) 
       bool wanted = false;
       for (WeightRole r : config.targets) wanted |= r == role;
       if (!wanted) continue;
-      LoraLayer l{role, layer, matrix_in(c, role), matrix_out(c, role), 0, 0};
+      LoraLayer l{role, layer, linear_in_features(c, role), linear_out_features(c, role), 0, 0};
       l.a_offset = offset;
       offset += static_cast<size_t>(config.r * l.in);
       l.b_offset = offset;

@@ -232,18 +232,26 @@ void TrainingPass::layer_backward(int64_t l, float* dx, LayerActivations& a, con
                    a.inv1.data(), N, C);
 }
 
-CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss_scale, uint64_t key) {
+// Sizes the buffers for this batch and looks its tokens up in the embedding, into `x` [N, C].
+void TrainingPass::start_batch(const Batch& batch, float* x) {
   const int64_t N = batch.B * batch.T, C = cfg_.dim;
   ensure_buffers(N);
   if (!rope_ || rope_->positions() < batch.T)
     rope_ = std::make_unique<RopeTable>(std::max<int64_t>(batch.T, 64), cfg_.head_dim, cfg_.rope_theta,
                                         cfg_.rope_linear_factor);
-  const LlamaWeights& w = model_.weights;
+  const Matrix& emb = model_.weights.token_embedding;
   for (int64_t i = 0; i < N; ++i) {
     const int32_t tok = batch.tokens[i];
     if (tok < 0 || tok >= cfg_.vocab_size) fail("token id " + std::to_string(tok) + " out of range in batch");
-    std::memcpy(&layer_inputs_[0][i * C], &w.token_embedding.data[static_cast<size_t>(tok) * C], sizeof(float) * C);
+    std::memcpy(x + i * C, &emb.data[static_cast<size_t>(tok) * C], sizeof(float) * C);
   }
+}
+
+CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss_scale, uint64_t key) {
+  const int64_t N = batch.B * batch.T, C = cfg_.dim;
+  ensure_buffers(N);
+  start_batch(batch, layer_inputs_[0].data());
+  const LlamaWeights& w = model_.weights;
   // Forward: each layer's input is kept; the rest of its activations only without checkpointing.
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     LayerActivations& a = *acts_[options_.gradient_checkpointing ? 0 : l];
@@ -279,12 +287,8 @@ CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss
 CrossEntropyResult TrainingPass::evaluate(const Batch& batch) {
   const int64_t N = batch.B * batch.T, C = cfg_.dim;
   ensure_buffers(N);
-  if (!rope_ || rope_->positions() < batch.T)
-    rope_ = std::make_unique<RopeTable>(std::max<int64_t>(batch.T, 64), cfg_.head_dim, cfg_.rope_theta,
-                                        cfg_.rope_linear_factor);
+  start_batch(batch, x_.data());
   const LlamaWeights& w = model_.weights;
-  for (int64_t i = 0; i < N; ++i)
-    std::memcpy(&x_[i * C], &w.token_embedding.data[static_cast<size_t>(batch.tokens[i]) * C], sizeof(float) * C);
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     LayerActivations& a = *acts_[0];
     std::memcpy(layer_inputs_[0].data(), x_.data(), sizeof(float) * N * C);  // scratch input

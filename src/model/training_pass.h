@@ -44,6 +44,7 @@ class TrainingPass {
 
  private:
   void ensure_buffers(int64_t N);
+  void start_batch(const Batch& batch, float* x);
   void layer_forward(int64_t l, const float* x_in, float* x_out, LayerActivations& a, const Batch& batch,
                      bool training, uint64_t dropout_key);
   void layer_backward(int64_t l, float* dx, LayerActivations& a, const Batch& batch, uint64_t dropout_key);

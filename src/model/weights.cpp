@@ -58,6 +58,19 @@ std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
   return s;
 }
 
+int64_t linear_in_features(const LlamaConfig& c, WeightRole role) {
+  return role == WeightRole::Wo ? c.q_dim() : role == WeightRole::Down ? c.ffn_dim : c.dim;
+}
+
+int64_t linear_out_features(const LlamaConfig& c, WeightRole role) {
+  switch (role) {
+    case WeightRole::Wq: return c.q_dim();
+    case WeightRole::Wk: case WeightRole::Wv: return c.kv_dim();
+    case WeightRole::Gate: case WeightRole::Up: return c.ffn_dim;
+    default: return c.dim;
+  }
+}
+
 Matrix& linear_weight(LlamaWeights& w, WeightRole role, int64_t layer) {
   LayerWeights& l = w.layers.at(static_cast<size_t>(layer));
   switch (role) {

@@ -59,6 +59,10 @@ struct WeightSlot {
 // Every slot the config needs, in a stable order (model-level first, then layer by layer).
 std::vector<WeightSlot> weight_slots(const LlamaConfig& config, LlamaWeights& weights);
 
+// In and out features of a linear layer (Wq ... Down) under `config`.
+int64_t linear_in_features(const LlamaConfig& config, WeightRole role);
+int64_t linear_out_features(const LlamaConfig& config, WeightRole role);
+
 // The matrix of a linear layer (Wq ... Down) of one block.
 Matrix& linear_weight(LlamaWeights& weights, WeightRole role, int64_t layer);
 const Matrix& linear_weight(const LlamaWeights& weights, WeightRole role, int64_t layer);
