@@ -12,9 +12,5 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Uniform in [0, 1) with 24 random bits.
-inline float counter_uniform(uint64_t key, uint64_t index) {
-  return static_cast<float>(splitmix64(key ^ splitmix64(index)) >> 40) * (1.0f / 16777216.0f);
-}
 
 }  // namespace frugal

@@ -7,6 +7,7 @@
 #include "core/counter_rng.h"
 #include "core/error.h"
 #include "kernels/attention_train.h"
+#include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
@@ -109,12 +110,7 @@ void TrainingPass::ensure_buffers(int64_t N) {
 const float* TrainingPass::dropped(const float* x, int64_t n, int64_t width, WeightRole role, int64_t l, uint64_t key) {
   const float p = lora_->config.dropout;
   if (p <= 0.0f || key == 0) return x;
-  const uint64_t stream = dropout_stream(key, l, role);
-  const float keep_scale = 1.0f / (1.0f - p);
-  const int64_t total = n * width;
-#pragma omp parallel for if (total > 65536)
-  for (int64_t i = 0; i < total; ++i)
-    drop_buf_[i] = counter_uniform(stream, static_cast<uint64_t>(i)) < p ? 0.0f : x[i] * keep_scale;
+  dropout_apply(drop_buf_.data(), x, n * width, dropout_stream(key, l, role), p, false);
   return drop_buf_.data();
 }
 
@@ -164,12 +160,7 @@ void TrainingPass::linear_backward(float* dx, const float* dy, const float* x, W
   }
   float* ua = lora_dx_.data();
   gemm_f32(ua, u, lora_->a(*ll), {N, ll->in, r, false, false, false});
-  const uint64_t stream = dropout_stream(key, l, role);
-  const float keep_scale = 1.0f / (1.0f - p);
-  const int64_t total = N * ll->in;
-#pragma omp parallel for if (total > 65536)
-  for (int64_t i = 0; i < total; ++i)
-    if (counter_uniform(stream, static_cast<uint64_t>(i)) >= p) dx[i] += ua[i] * keep_scale;
+  dropout_apply(dx, ua, N * ll->in, dropout_stream(key, l, role), p, true);  // the same mask as forward
 }
 
 void TrainingPass::layer_forward(int64_t l, const float* x_in, float* x_out, LayerActivations& a, const Batch& batch,

@@ -142,3 +142,29 @@ TEST(AttentionTrain, FastPathMatchesReference) {
 
 }  // namespace
 }  // namespace frugal
+
+#include "kernels/dropout.h"
+
+namespace frugal {
+namespace {
+
+TEST(Dropout, KeepsTheRightFractionAndReplaysTheSameMask) {
+  const int64_t n = 200003;  // not a multiple of the 4 elements one hash serves
+  std::vector<float> ones(n, 1.0f), out(n), again(n, 0.5f);
+  dropout_apply(out.data(), ones.data(), n, 77, 0.1f, false);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_TRUE(out[i] == 0.0f || std::abs(out[i] - 1.0f / 0.9f) < 1e-6f);
+    EXPECT_EQ(out[i] != 0.0f, dropout_keeps(77, i, 0.1f));
+    kept += out[i] != 0.0f;
+  }
+  EXPECT_NEAR(static_cast<double>(kept) / n, 0.9, 0.005);
+  dropout_apply(again.data(), ones.data(), n, 77, 0.1f, true);  // accumulate: same mask, added
+  for (int64_t i = 0; i < n; i += 997) EXPECT_FLOAT_EQ(again[i], 0.5f + out[i]);
+  std::vector<float> other(n);
+  dropout_apply(other.data(), ones.data(), n, 78, 0.1f, false);
+  EXPECT_NE(other, out);  // another stream, another mask
+}
+
+}  // namespace
+}  // namespace frugal
