@@ -1,6 +1,7 @@
 #include "plan/frugal_runtime.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/error.h"
 #include "plan/plan_format.h"
@@ -91,12 +92,38 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
     // [N,HD]; dk_, dv_ [N,KD]; tmp_, drop_buf_, lora_dx_ [N, widest]; lora_tmp_ [N,r].
     const double scratch = N * (5 * C + 1 + 3 * F + 2 * HD + 2 * KD + 3 * widest + r) * kF32;
     m.items.push_back({"backward scratch", scratch, "N(5C + 1 + 3F + 2HD + 2KVD + 3 widest + r) x 4 B"});
-    if (bf16)
-      m.items.push_back({"bf16 activation cast", N * widest * kBf16, "N x widest x 2 B (matmul input rounding)"});
-    const double rows = static_cast<double>(kFrugalCrossEntropyChunkRows);
+    // attention_train_fast.cpp's scratch for one (row, kv head): the group's G = H/KVH queries,
+    // outputs and their gradients [G*T, D] x4, keys, values and theirs [T, D] x4, scores and their
+    // gradients [G*T, T] x2, segment starts [T] (int64); T = tokens per row.
+    const double T = static_cast<double>(in.seq_len), G = H / static_cast<double>(c.n_kv_heads);
+    const double D = static_cast<double>(c.head_dim);
+    m.items.push_back({"attention scratch", (4 * G * T * D + 4 * T * D + 2 * G * T * T) * kF32 + T * 8,
+                       "(4 G T D + 4 T D + 2 G T^2) x 4 B, G = H/KVH, T = tokens per row"});
+    // Cross-entropy: [256, V] fp32 logits and [256, C] inputs and input gradients, zero-filled whole
+    // when first sized (so resident even for shorter batches), and the list of rows with a target.
+    const double chunk = static_cast<double>(kFrugalCrossEntropyChunkRows), rows = std::min(chunk, N);
+    if (bf16)  // matmul_onednn.cpp rounds each matmul's activation input into one reused buffer: the
+               // widest is N x widest, or the logits' gradient [rows, V] going back through the head.
+      m.items.push_back({"bf16 activation cast", std::max(N * widest, rows * V) * kBf16,
+                         "max(N x widest, min(256, N) x V) x 2 B (matmul input rounding)"});
     m.items.push_back(
-        {"logits and loss", (rows * V + 2 * rows * C) * kF32 + N * 8, "256 rows x (V + 2C) x 4 B + row list"});
+        {"logits and loss", (chunk * V + 2 * chunk * C) * kF32 + N * 8, "256 rows x (V + 2C) x 4 B + row list"});
     m.items.push_back({"batch", N * 4 * 4, "tokens, positions, segments, targets: 4 x N x 4 B"});
+    if (in.data_tokens > 0)
+      m.items.push_back({"tokenized data", in.data_tokens * 8,
+                         count_str(in.data_tokens) + " tokens x 8 B (Example tokens + labels)"});
+    // Saving, with every buffer above still allocated (the pass lives to the end of the run): the
+    // trainer gathers the trainable values into one array (kept from the first save on), and
+    // save_checkpoint maps the tensors file it just wrote (values + AdamW's two moments) to
+    // checksum it: those file pages count in RSS while mapped (clean page cache the kernel could
+    // reclaim, but VmHWM counts them). The artifacts written after it need less: full fine-tuning's
+    // HF export holds a bf16 copy of every weight (2 B/param), LoRA's a copy of the adapter.
+    const double n = in.trainable_parameters();
+    m.items.push_back({"checkpoint copy", n * kF32, count_str(n) + " trainable values x 4 B, gathered for saving"});
+    const double mapped = 3 * n * kF32, exported = in.uses_lora() ? n * kF32 : P * kBf16;
+    m.items.push_back({"checkpoint checksum", std::max(mapped, exported),
+                       "tensors file (values + 2 moments) x 4 B mapped to checksum it; the export after it needs " +
+                           gb_str(exported)});
   } else {
     // InferenceSession: fp32 K/V caches per layer for the whole context, logits of the last position.
     m.items.push_back({"kv cache", kv_cache_bytes(c, in.seq_len, in.micro_batch, 4), "2 L s b KVH D x 4 B (fp32)"});
@@ -108,6 +135,20 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
   if (in.source_file_bytes > 0)
     m.load_phase_bytes = P * kF32 + in.source_file_bytes + tokenizer + kFrugalFixedOverheadBytes;
   return m;
+}
+
+ComputeEstimate frugal_runtime_compute(const PlanInputs& in, int threads) {
+  const bool bf16 = in.mixed_precision;
+  ComputeInputs ci;
+  ci.peak_flops = std::max(threads, 1) * (bf16 ? kFrugalBf16FlopsPerThread : kFrugalF32FlopsPerThread);
+  ci.mfu = 1;
+  ComputeEstimate e = estimate_compute(in, ci);
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "frugal's sustained %.3g GFLOP/s per thread (%s matmuls, fitted) x %d threads",
+                (bf16 ? kFrugalBf16FlopsPerThread : kFrugalF32FlopsPerThread) / 1e9, bf16 ? "bf16" : "f32",
+                std::max(threads, 1));
+  e.basis = buf;
+  return e;
 }
 
 }  // namespace frugal

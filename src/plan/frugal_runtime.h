@@ -5,28 +5,46 @@
 //    the output head) when bf16 matmuls are on;
 //  - src/model/training_pass.cpp: saved activations per layer (one scratch set under gradient
 //    checkpointing), every layer's input, backward scratch, all sized once for B*T tokens;
+//  - src/kernels/attention_train_fast.cpp: one (row, kv head)'s scratch, with [G*T, T] scores;
 //  - src/kernels/cross_entropy.cpp: 256-row chunks of [rows, V] fp32 logits;
+//    src/kernels/matmul_onednn.cpp: the bf16 rounding buffer of matmul inputs;
 //  - the LoRA arena (values, gradients) and AdamW's two fp32 moments;
+//  - src/train/trainer.cpp and checkpoint.cpp when saving: the gathered trainable values and the
+//    checkpoint's tensors file, mapped to checksum it;
 //  - a fixed overhead for the process, its libraries, OpenMP and oneDNN, measured.
 // It is distinct from the lecture's generic model (memory_model.h): update it whenever those files
 // change what they allocate.
 #pragma once
+#include "plan/compute_model.h"
 #include "plan/memory_model.h"
 
 namespace frugal {
 
 // Resident set of the process beyond the buffers listed here (binary and libraries, OpenMP threads,
-// oneDNN primitives and scratch): fitted to peak RSS of frugal_bench_train_step on SmolLM2-135M,
-// LoRA r=16 on all linear layers, 512 tokens (f32: 1221.6 MB, bf16 + checkpointing: 1041.1 MB,
-// bf16 at micro-batch 4: 3182.0 MB measured; the profile predicts each within 1.5%).
-constexpr double kFrugalFixedOverheadBytes = 45e6;
-// Tokenizer tables (token strings, lookup index, merges) per vocabulary entry: an estimate.
-constexpr double kFrugalTokenizerBytesPerToken = 200;
+// oneDNN primitives and scratch), and the tokenizer's tables (token strings, lookup index, merges)
+// per vocabulary entry: fitted to the peak RSS (VmHWM) of `frugal train` runs of 2-3 steps, with
+// 512-token packed rows: SmolLM2-135M (vocabulary 49152), the 12 runs of the issue 5 grid ({full
+// fp32, LoRA r=8 fp32, LoRA bf16} x {checkpointing off, on} x {micro-batch 1, 4}: 0.73-6.14 GiB),
+// every one left 17-22 MB above the buffers listed, and stories260K (vocabulary 512, LoRA r=4,
+// 2 x 256 tokens: 31.8 MB measured, 17.0 MB of buffers). The profile predicts each within 1%.
+constexpr double kFrugalFixedOverheadBytes = 14.5e6;
+constexpr double kFrugalTokenizerBytesPerToken = 390;
 // Rows of logits the chunked cross-entropy materialises at once (its default chunk_rows).
 constexpr int64_t kFrugalCrossEntropyChunkRows = 256;
+
+// Training FLOP/s one thread of frugal's training pass sustains (all executed FLOPs of
+// compute_model.h, recompute included, over the training steps' time), by matmul precision:
+// fitted to the same SmolLM2-135M grid with 2 threads on an AMD EPYC with AVX-512 BF16 (no AMX),
+// where every run reached 121-143 GFLOP/s per thread with f32 matmuls and 163-179 with bf16.
+constexpr double kFrugalF32FlopsPerThread = 130e9;
+constexpr double kFrugalBf16FlopsPerThread = 170e9;
 
 // Needs the model's dimensions. Settings frugal does not implement (ZeRO, optimizers other than
 // AdamW, gradients in 16 bits, a 16-bit frozen base) are noted, not modelled.
 MemoryBreakdown frugal_runtime_memory(const PlanInputs& inputs);
+
+// Tokens/s of frugal's training run with `threads` threads: compute_model.h's FLOPs per token at the
+// sustained FLOP/s above (estimate_compute with that as the peak and an MFU of 1).
+ComputeEstimate frugal_runtime_compute(const PlanInputs& inputs, int threads);
 
 }  // namespace frugal

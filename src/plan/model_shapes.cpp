@@ -107,32 +107,6 @@ std::string preset_names() {
   return out;
 }
 
-int64_t linear_in(const LlamaConfig& c, WeightRole role) {
-  switch (role) {
-    case WeightRole::Wo:
-      return c.q_dim();
-    case WeightRole::Down:
-      return c.ffn_dim;
-    default:
-      return c.dim;
-  }
-}
-
-int64_t linear_out(const LlamaConfig& c, WeightRole role) {
-  switch (role) {
-    case WeightRole::Wq:
-      return c.q_dim();
-    case WeightRole::Wk:
-    case WeightRole::Wv:
-      return c.kv_dim();
-    case WeightRole::Gate:
-    case WeightRole::Up:
-      return c.ffn_dim;
-    default:
-      return c.dim;
-  }
-}
-
 std::vector<WeightRole> all_linear_roles() {
   return {WeightRole::Wq,   WeightRole::Wk, WeightRole::Wv,  WeightRole::Wo,
           WeightRole::Gate, WeightRole::Up, WeightRole::Down};
@@ -140,7 +114,7 @@ std::vector<WeightRole> all_linear_roles() {
 
 int64_t block_linear_parameters(const LlamaConfig& c) {
   int64_t n = 0;
-  for (WeightRole r : all_linear_roles()) n += linear_in(c, r) * linear_out(c, r);
+  for (WeightRole r : all_linear_roles()) n += linear_in_features(c, r) * linear_out_features(c, r);
   return n;
 }
 
@@ -152,7 +126,7 @@ int64_t lora_parameter_count(const LlamaConfig& c, int64_t lora_r, const std::ve
   int64_t per_block = 0;
   for (WeightRole r : all_linear_roles())
     if (std::find(targets.begin(), targets.end(), r) != targets.end())
-      per_block += lora_r * (linear_in(c, r) + linear_out(c, r));
+      per_block += lora_r * (linear_in_features(c, r) + linear_out_features(c, r));
   return c.n_layers * per_block;
 }
 

@@ -32,9 +32,6 @@ const std::vector<ModelShape>& model_presets();
 const ModelShape& find_preset(const std::string& name);
 std::string preset_names();  // "stories260k, smollm2-135m, ..."
 
-// [out, in] of one of the seven projections of a block (Wq ... Down).
-int64_t linear_in(const LlamaConfig& config, WeightRole role);
-int64_t linear_out(const LlamaConfig& config, WeightRole role);
 int64_t block_linear_parameters(const LlamaConfig& config);  // the seven projections of one block
 // Weights every token is multiplied by: the projections of all blocks plus the output head (the
 // embedding is a lookup, not a matmul, even when the head is tied to it).

@@ -55,6 +55,7 @@ struct PlanInputs {
   int zero_stage = 0;  // 1: optimizer state sharded, 2: + gradients, 3: + parameters
   Profile profile = Profile::Lecture;
   double source_file_bytes = 0;  // frugal profile: the model file, mapped while loading
+  double data_tokens = 0;        // frugal profile: tokens of the tokenized dataset held in memory
 
   // Full: bf16 under mixed precision, else f32. LoRA: the same for the frozen base. QLoRA: nf4.
   // Inference: bf16.

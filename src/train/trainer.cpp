@@ -21,6 +21,7 @@
 #include "io/peft_adapter.h"
 #include "model/model.h"
 #include "model/training_pass.h"
+#include "plan/train_plan.h"
 #include "train/checkpoint.h"
 #include "train/loss_plot.h"
 #include "train/metrics.h"
@@ -173,6 +174,16 @@ TrainReport run_training(const TrainConfig& c) {
   bo.seed = static_cast<uint64_t>(c.seed);
   bo.pad_id = pad_token_id(model->tokenizer->vocab());
   BatchStream stream(train, bo);
+  // The planner's prediction for this run, recorded next to the measurements in the summary.
+  TrainConfig planned = c;
+  if (lora) {  // an init_adapter brings its own rank and targets
+    planned.lora_r = lora->config.r;
+    planned.lora_target_modules = lora_targets_string(lora->config.targets);
+  }
+  const RunPrediction plan =
+      predict_training_run(planned, shape_from_config(model->name, model->config, c.base_model),
+                           largest_batch_shape(train, validation, bo),
+                           static_cast<double>(data.stats.tokens + data.validation_stats.tokens));
   const int64_t ga = c.gradient_accumulation_steps;
   const int64_t total_steps =
       c.max_steps > 0 ? c.max_steps : std::max<int64_t>(1, (c.num_epochs * stream.batches_per_epoch() + ga - 1) / ga);
@@ -215,7 +226,7 @@ TrainReport run_training(const TrainConfig& c) {
   const auto train_start = Clock::now();
   const double elapsed_before = state.elapsed_seconds;
   const int64_t tokens_before = state.tokens;
-  double logged_loss = 0;
+  double logged_loss = 0, training_tps = 0;  // training_tps: over the steps only, for the plan's self-check
   int64_t logged_steps = 0;
   std::vector<float> gathered;
   auto save = [&]() {
@@ -262,6 +273,7 @@ TrainReport run_training(const TrainConfig& c) {
     state.elapsed_seconds = elapsed_before + run_seconds;
     const double tps = static_cast<double>(state.tokens - tokens_before) / std::max(run_seconds, 1e-9);
     progress.update(state.step, loss, lr, tps, state.elapsed_seconds);
+    training_tps = tps;
 
     const bool last = state.step == total_steps;
     MetricsRecord record;
@@ -320,7 +332,7 @@ TrainReport run_training(const TrainConfig& c) {
                 100.0 * static_cast<double>(report.trainable_parameters) / static_cast<double>(report.total_parameters),
                 static_cast<long long>(report.total_parameters), report.tokens_per_second,
                 human_bytes(static_cast<double>(report.peak_rss_bytes)).c_str(), report.wall_seconds, c.output_dir.c_str());
-  report.summary_text = buf;
+  report.summary_text = buf + self_check_text(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
   nlohmann::ordered_json j;
   j["steps"] = report.steps;
   j["first_loss"] = report.first_loss;
@@ -336,6 +348,7 @@ TrainReport run_training(const TrainConfig& c) {
   j["peak_rss_bytes"] = report.peak_rss_bytes;
   j["wall_seconds"] = report.wall_seconds;
   j["precision"] = precision_name(precision);
+  j["plan"] = self_check_json(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
   write_file_atomically(c.output_dir + "/summary.json", j.dump(2) + "\n");
   return report;
 }

@@ -1,6 +1,4 @@
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "commands.h"
 #include "core/error.h"
@@ -9,6 +7,7 @@
 #include "plan/machine_memory.h"
 #include "plan/model_shapes.h"
 #include "plan/plan_report.h"
+#include "plan/train_plan.h"
 
 namespace frugal::cli {
 
@@ -72,39 +71,13 @@ std::vector<OptionSpec> plan_option_specs() {
   return specs;
 }
 
-bool is_gguf(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
-}
-
-// Bytes the loader maps: the file, or a folder's safetensors shards.
-double model_file_bytes(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(path, ec)) return static_cast<double>(fs::file_size(path, ec));
-  double total = 0;
-  for (const fs::directory_entry& e : fs::directory_iterator(path, ec))
-    if (e.path().extension() == ".safetensors") total += static_cast<double>(e.file_size(ec));
-  return total;
-}
-
-// GGUF: the header only. HF folders and llama2.c files: loaded whole for now (their config
-// readers are private to the loaders).
-ModelShape shape_from_model_option(const Options& o) {
-  const std::string path = o.get("model");
-  const std::string name = std::filesystem::path(path).filename().string();
-  if (is_gguf(path)) return shape_from_config(name, load_gguf_config(path), path);
-  return shape_from_config(name, load_model(path, o.get("tokenizer"))->config, path);
-}
-
 PlanInputs inputs_from(const Options& o) {
   if (o.was_set("preset") == o.was_set("model")) fail("plan: give exactly one of --preset NAME or -m MODEL");
   PlanInputs in;
   if (o.was_set("preset")) {
     in.model = find_preset(o.get("preset"));
   } else {
-    in.model = shape_from_model_option(o);
+    in.model = model_shape_from_file(o.get("model"), o.get("tokenizer"));
     in.source_file_bytes = model_file_bytes(o.get("model"));
   }
   in.method = parse_method(o.get("method"));

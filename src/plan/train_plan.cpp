@@ -1,0 +1,189 @@
+#include "plan/train_plan.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/precision.h"
+#include "model/lora.h"
+#include "model/model.h"
+#include "plan/frugal_runtime.h"
+#include "plan/machine_memory.h"
+#include "plan/plan_format.h"
+#include "plan/plan_report.h"
+
+namespace frugal {
+
+namespace {
+
+std::string printf_str(const char* format, ...) __attribute__((format(printf, 1, 2)));
+std::string printf_str(const char* format, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
+  return buf;
+}
+
+bool is_gguf(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
+std::string gib_str(double bytes) {
+  return printf_str("%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+// "+3%" / "-12%": how far the measurement is from the plan.
+double error_percent(double measured, double planned) {
+  return planned > 0 ? 100.0 * (measured - planned) / planned : 0.0;
+}
+
+}  // namespace
+
+ModelShape model_shape_from_file(const std::string& path, const std::string& tokenizer) {
+  const std::string name = std::filesystem::path(path).filename().string();
+  if (is_gguf(path)) return shape_from_config(name, load_gguf_config(path), path);
+  return shape_from_config(name, load_model(path, tokenizer)->config, path);
+}
+
+double model_file_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return static_cast<double>(fs::file_size(path, ec));
+  double total = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(path, ec))
+    if (e.path().extension() == ".safetensors") total += static_cast<double>(e.file_size(ec));
+  return total;
+}
+
+PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape& model, Profile profile) {
+  PlanInputs in;
+  in.model = model;
+  in.profile = profile;
+  in.method = c.method == "full" ? Method::Full : Method::Lora;
+  in.lora_r = c.lora_r;
+  in.lora_targets = parse_lora_targets(c.lora_target_modules);
+  in.mixed_precision = c.bf16 && cpu_has_native_bf16();
+  in.gradient_checkpointing = c.gradient_checkpointing;
+  in.micro_batch = c.micro_batch_size;
+  in.seq_len = c.sequence_len;
+  in.grad_accum = c.gradient_accumulation_steps;
+  in.optimizer = Optimizer::AdamW;
+  in.gradient_dtype = Dtype::F32;
+  if (profile == Profile::Frugal) in.source_file_bytes = model_file_bytes(c.base_model);
+  in.validate();
+  return in;
+}
+
+int training_threads(const TrainConfig& c) {
+  return c.threads > 0 ? static_cast<int>(c.threads) : omp_get_max_threads();
+}
+
+BatchShape largest_batch_shape(const std::vector<Example>& train, const std::vector<Example>& validation,
+                               const BatchingOptions& o) {
+  BatchShape s;
+  for (const std::vector<Example>* set : {&train, &validation}) {
+    if (set->empty()) continue;
+    int64_t rows = static_cast<int64_t>(set->size()), longest = 0;
+    for (const Example& e : *set) longest = std::max(longest, static_cast<int64_t>(e.tokens.size()));
+    if (o.sample_packing) {
+      // Packed rows: as many every epoch (they depend only on the lengths), each sequence_len long.
+      std::vector<int64_t> lengths;
+      for (const Example& e : *set) lengths.push_back(static_cast<int64_t>(e.tokens.size()));
+      rows = 0;
+      for (const BatchPlan& b : plan_epoch(lengths, o, 0)) rows += static_cast<int64_t>(b.size());
+      longest = o.sequence_len;
+    }
+    s.rows = std::max(s.rows, std::min(o.micro_batch_size, rows));
+    s.tokens_per_row = std::max(s.tokens_per_row, longest);
+  }
+  return s;
+}
+
+RunPrediction predict_training_run(const TrainConfig& c, const ModelShape& model, BatchShape shape,
+                                   double data_tokens) {
+  RunPrediction p;
+  p.inputs = plan_inputs_from_train_config(c, model, Profile::Frugal);
+  if (shape.rows > 0 && shape.tokens_per_row > 0) {
+    p.inputs.micro_batch = shape.rows;
+    p.inputs.seq_len = shape.tokens_per_row;
+    p.shape_basis = printf_str("planned for the longest micro-batch of the data, %lld x %lld tokens",
+                               static_cast<long long>(shape.rows), static_cast<long long>(shape.tokens_per_row));
+  } else {
+    p.shape_basis = printf_str("planned for micro_batch_size x sequence_len, %lld x %lld tokens",
+                               static_cast<long long>(c.micro_batch_size), static_cast<long long>(c.sequence_len));
+  }
+  p.inputs.data_tokens = data_tokens;
+  p.memory = plan_memory(p.inputs);
+  p.compute = frugal_runtime_compute(p.inputs, training_threads(c));
+  return p;
+}
+
+std::string self_check_text(const RunPrediction& p, double peak_rss, double tokens_per_second) {
+  const double planned_rss = p.memory.peak(), planned_tps = p.compute.tokens_per_second;
+  std::string out = printf_str("peak RSS %s (planned %s, %+.0f%%)", gib_str(peak_rss).c_str(),
+                               gib_str(planned_rss).c_str(), error_percent(peak_rss, planned_rss));
+  if (tokens_per_second > 0 && planned_tps > 0)
+    out += printf_str(", training steps %.0f tokens/s (planned %.0f, %+.0f%%)", tokens_per_second, planned_tps,
+                      error_percent(tokens_per_second, planned_tps));
+  return out + "; " + p.shape_basis + "\n";
+}
+
+nlohmann::ordered_json self_check_json(const RunPrediction& p, double peak_rss, double tokens_per_second) {
+  const double planned_rss = p.memory.peak(), planned_tps = p.compute.tokens_per_second;
+  nlohmann::ordered_json j;
+  j["peak_rss_bytes"] = planned_rss;
+  j["measured_peak_rss_bytes"] = peak_rss;
+  j["peak_rss_error_percent"] = error_percent(peak_rss, planned_rss);
+  j["tokens_per_second"] = planned_tps;
+  j["measured_training_tokens_per_second"] = tokens_per_second;
+  j["tokens_per_second_error_percent"] = error_percent(tokens_per_second, planned_tps);
+  j["micro_batch"] = p.inputs.micro_batch;
+  j["seq_len"] = p.inputs.seq_len;
+  j["basis"] = p.shape_basis;
+  j["throughput_basis"] = p.compute.basis;
+  nlohmann::ordered_json items;
+  for (const MemoryItem& i : p.memory.items) items[i.name] = i.bytes;
+  j["components"] = items;
+  return j;
+}
+
+std::string train_plan_text(const TrainConfig& c) {
+  const ModelShape model = model_shape_from_file(c.base_model, c.tokenizer);
+  PlanInputs in = plan_inputs_from_train_config(c, model, Profile::Frugal);
+  PlanReport report = make_plan_report(in, ComputeInputs{}, machine_memory_bytes());
+  report.compute = frugal_runtime_compute(in, training_threads(c));
+  if (c.max_steps > 0) {
+    report.compute_inputs.dataset_tokens = report.compute.tokens_per_step * static_cast<double>(c.max_steps);
+    if (report.compute.tokens_per_second > 0)
+      report.compute.seconds = report.compute_inputs.dataset_tokens / report.compute.tokens_per_second;
+  }
+  std::string out = "plan of this training run (frugal train --plan-only; nothing is trained)\n";
+  out += printf_str(
+      "planned for micro_batch_size x sequence_len = %lld x %lld tokens, the most a micro-batch can "
+      "hold; a run plans again for its longest real micro-batch once the data is tokenized\n",
+      static_cast<long long>(c.micro_batch_size), static_cast<long long>(c.sequence_len));
+  if (c.bf16 && !in.mixed_precision) out += "bf16 asked for, but this CPU has no native bf16: f32 matmuls\n";
+  if (c.method != "full" && !c.init_adapter.empty())
+    out += "init_adapter set: its own rank and targets apply; planned with lora_r and lora_target_modules\n";
+  out += "\n";
+  out += plan_report_text(report);
+
+  // The same run in the lecture's generic accounting, for comparison.
+  const MemoryBreakdown lecture = plan_memory(plan_inputs_from_train_config(c, model, Profile::Lecture));
+  out += "\nlecture profile (the course's generic accounting of the same run)\n";
+  for (const MemoryItem& i : lecture.items)
+    out += printf_str("  %-20s %12s  %s\n", i.name.c_str(), gb_str(i.bytes).c_str(), i.detail.c_str());
+  out += printf_str("  %-20s %12s\n", "total", gb_str(lecture.total()).c_str());
+  return out;
+}
+
+}  // namespace frugal
