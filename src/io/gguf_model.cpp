@@ -77,7 +77,10 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path) {
                         : (t->ne.size() == 2 && t->ne[0] == s.cols && t->ne[1] == s.rows);
     if (!ok) {
       std::string got;
-      for (int64_t d : t->ne) got += (got.empty() ? "" : "x") + std::to_string(d);
+      for (int64_t d : t->ne) {
+        if (!got.empty()) got += 'x';
+        got += std::to_string(d);
+      }
       fail(path, name, "shape " + got + " does not match the config (expected " +
                            (is_vector ? std::to_string(s.rows) : std::to_string(s.cols) + "x" + std::to_string(s.rows)) + ")");
     }

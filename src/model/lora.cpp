@@ -56,7 +56,10 @@ std::vector<WeightRole> parse_lora_targets(const std::string& spec) {
 
 std::string lora_targets_string(const std::vector<WeightRole>& targets) {
   std::string s;
-  for (WeightRole r : targets) s += (s.empty() ? "" : ",") + hf_target_name(r);
+  for (WeightRole r : targets) {
+    if (!s.empty()) s += ',';
+    s += hf_target_name(r);
+  }
   return s;
 }
 

@@ -136,7 +136,10 @@ std::string loss_plot_svg(std::span<const LossPoint> train_in, std::span<const L
 
   if (!train.empty()) {
     s += "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"";
-    for (size_t i = 0; i < train.size(); ++i) s += (i ? " " : "") + num(X(train[i].x), 1) + "," + num(Y(train[i].y), 1);
+    for (size_t i = 0; i < train.size(); ++i) {
+      if (i) s += ' ';
+      s += num(X(train[i].x), 1) + "," + num(Y(train[i].y), 1);
+    }
     s += "\"/>\n";
   }
   if (!eval.empty()) {

@@ -108,8 +108,8 @@ std::string format_progress_line(const ProgressInfo& p, bool terminal, int width
     return "step " + steps + " (" + fixed("%.0f", fraction * 100) + "%) loss " + loss + " lr " + lr + " tokens/s " +
            rate + " elapsed " + format_duration(p.elapsed_seconds) + " eta " + eta;
   const std::string head = "step " + steps + " ";
-  const std::string tail =
-      " " + fixed("%3.0f", fraction * 100) + "% loss " + loss + " lr " + lr + " " + rate + " tok/s ETA " + eta;
+  std::string tail = " ";  // built in steps: GCC 12 warns (-Wrestrict, falsely) on "literal" + temporary
+  tail += fixed("%3.0f", fraction * 100) + "% loss " + loss + " lr " + lr + " " + rate + " tok/s ETA " + eta;
   // The bar takes what the numbers leave of the line, so it never wraps (which would break \r redraws).
   const int room = width - 1 - static_cast<int>(head.size() + tail.size()) - 2;
   if (room < 5) return (head + tail.substr(1)).substr(0, static_cast<size_t>(std::max(0, width - 1)));

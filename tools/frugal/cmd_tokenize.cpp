@@ -23,7 +23,10 @@ int cmd_tokenize(const Args& args) {
   else tokenizer = load_tokenizer(o.get("model"), 0);
   std::vector<int32_t> ids = tokenizer->encode(text, o.flag("add-special"), o.flag("parse-special"));
   std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ' ';
+    out += std::to_string(ids[i]);
+  }
   std::printf("%s\n", out.c_str());
   return 0;
 }
