@@ -1,3 +1,5 @@
+#include <cstdarg>
+#include <cstdio>
 #include "plan/plan_format.h"
 
 #include <cmath>
@@ -5,13 +7,14 @@
 
 namespace frugal {
 
-namespace {
-std::string printf_str(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
+std::string printf_str(const char* format, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
   return buf;
 }
-}  // namespace
 
 std::string count_str(double n) {
   if (n >= 1e9) return printf_str("%.2fB", n / 1e9);

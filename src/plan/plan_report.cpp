@@ -12,15 +12,6 @@ namespace frugal {
 
 namespace {
 
-std::string printf_str(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string printf_str(const char* format, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
-  va_end(args);
-  return buf;
-}
 
 std::string run_summary(const PlanInputs& in) {
   std::string s = method_name(in.method);

@@ -21,15 +21,6 @@ namespace frugal {
 
 namespace {
 
-std::string printf_str(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string printf_str(const char* format, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
-  va_end(args);
-  return buf;
-}
 
 bool is_gguf(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

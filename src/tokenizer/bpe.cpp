@@ -24,13 +24,7 @@ void bpe_encode(const Vocab& vocab, const TokenIndex& index, const PreTokenizer&
     }
     split_characters(
         spelled, [&](std::string_view c) { return index.find(c); }, symbols);
-    merge_symbols(symbols, [&](const MergeSymbol& l, const MergeSymbol& r, MergeCandidate& c) {
-      if (l.id < 0 || r.id < 0) return false;
-      const MergeRule* rule = index.find_merge(l.id, r.id);
-      if (!rule) return false;
-      c = {-static_cast<double>(rule->rank), rule->result};
-      return true;
-    });
+    merge_by_rank(symbols, index);
     for (int32_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) {
       // A byte missing from the vocabulary (a truncated alphabet) becomes <unk> when there is one
       // and is dropped otherwise, as in Hugging Face's BPE.

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/token_index.h"
 #include "tokenizer/unicode.h"
 
 namespace frugal {
@@ -75,6 +76,18 @@ void split_characters(std::string_view text, Lookup&& lookup, std::vector<MergeS
     symbols.push_back({index - 1, pos + len < n ? index + 1 : -1, pos, len, lookup(text.substr(pos, len))});
     pos += len;
   }
+}
+
+// Merges by the vocabulary's merge list: lower rank first (byte-level BPE, and SentencePiece-style
+// vocabularies that come with merges).
+inline void merge_by_rank(std::vector<MergeSymbol>& symbols, const TokenIndex& index) {
+  merge_symbols(symbols, [&](const MergeSymbol& l, const MergeSymbol& r, MergeCandidate& c) {
+    if (l.id < 0 || r.id < 0) return false;
+    const MergeRule* rule = index.find_merge(l.id, r.id);
+    if (!rule) return false;
+    c = {-static_cast<double>(rule->rank), rule->result};
+    return true;
+  });
 }
 
 }  // namespace frugal

@@ -35,13 +35,7 @@ void spm_encode(const Vocab& vocab, const TokenIndex& index, std::string_view te
       return true;
     });
   } else {
-    merge_symbols(symbols, [&](const MergeSymbol& l, const MergeSymbol& r, MergeCandidate& c) {
-      if (l.id < 0 || r.id < 0) return false;
-      const MergeRule* rule = index.find_merge(l.id, r.id);
-      if (!rule) return false;
-      c = {-static_cast<double>(rule->rank), rule->result};
-      return true;
-    });
+    merge_by_rank(symbols, index);
   }
   for (int32_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) {
     const MergeSymbol& s = symbols[i];
