@@ -69,7 +69,7 @@ TEST(PlanCli, JsonTableAndDecision) {
 
 TEST(PlanCli, GgufHeaderAndFrugalProfile) {
   const std::string gguf = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
-  if (!std::ifstream(gguf)) GTEST_SKIP() << "no " << gguf << " (scripts/fetch_model.sh)";
+  ASSERT_TRUE(static_cast<bool>(std::ifstream(gguf))) << "no " << gguf << " (scripts/fetch_model.sh)";
   test::RunResult r = test::run_frugal("plan -m " + gguf + " --profile frugal --mixed-precision --memory 24 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
