@@ -48,7 +48,8 @@ struct LoraAdapter {
   size_t parameter_count() const { return values.size(); }
 };
 
-// W += scaling * B A for every adapted layer (merging for export or faster inference).
+// W += scaling * B A for every adapted layer (merging for export or faster inference). A 4-bit
+// weight is dequantized first and the merged weight stays fp32 (re-quantizing would round the delta).
 void merge_lora_into(LlamaWeights& weights, const LoraAdapter& adapter);
 
 }  // namespace frugal

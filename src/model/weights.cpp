@@ -89,6 +89,25 @@ const Matrix& linear_weight(const LlamaWeights& w, WeightRole role, int64_t laye
   return linear_weight(const_cast<LlamaWeights&>(w), role, layer);
 }
 
+void quantize_linear_weights(LlamaWeights& w, Quant4Type type, bool double_quant) {
+  for (LayerWeights& l : w.layers)
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
+      if (m->q4) continue;
+      m->q4 = std::make_shared<Quant4Matrix>(quantize_matrix_4bit(m->data.data(), m->rows, m->cols, type, double_quant));
+      std::vector<float>().swap(m->data);
+      std::vector<uint16_t>().swap(m->bf16);
+    }
+}
+
+int64_t linear_weight_bytes(const LlamaWeights& w) {
+  int64_t total = 0;
+  for (const LayerWeights& l : w.layers)
+    for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
+      total += m->q4 ? m->q4->bytes()
+                     : static_cast<int64_t>(m->data.size() * sizeof(float) + m->bf16.size() * sizeof(uint16_t));
+  return total;
+}
+
 namespace {
 // Rows of one head are (D/2 pairs) x 2 in one layout and 2 x (D/2) in the other: a per-head transpose.
 void permute_rows(float* data, int64_t rows, int64_t cols, int64_t n_heads, bool meta_to_hf) {

@@ -3,19 +3,22 @@
 // needs to know which file format a model came from.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "model/llama_config.h"
+#include "quant/quantized_matrix.h"
 
 namespace frugal {
 
 struct Matrix {
   int64_t rows = 0;  // out features
   int64_t cols = 0;  // in features
-  std::vector<float> data;  // [rows, cols]
+  std::vector<float> data;  // [rows, cols]; empty when the weight is held in 4 bits (q4)
   std::vector<uint16_t> bf16;  // same values rounded to bf16 for the fast path; filled on demand
-  bool empty() const { return data.empty(); }
+  std::shared_ptr<const Quant4Matrix> q4;  // frozen 4-bit storage (QLoRA); dequantized per product
+  bool empty() const { return data.empty() && !q4; }
   void resize(int64_t r, int64_t c) { rows = r; cols = c; data.assign(static_cast<size_t>(r * c), 0.0f); }
 };
 
@@ -66,6 +69,12 @@ int64_t linear_out_features(const LlamaConfig& config, WeightRole role);
 // The matrix of a linear layer (Wq ... Down) of one block.
 Matrix& linear_weight(LlamaWeights& weights, WeightRole role, int64_t layer);
 const Matrix& linear_weight(const LlamaWeights& weights, WeightRole role, int64_t layer);
+
+// QLoRA's base: every linear projection of every block to 4 bits (NF4 or FP4, with or without
+// double-quantized scales), dropping its fp32 and bf16 copies. Embedding, norms and head stay.
+void quantize_linear_weights(LlamaWeights& weights, Quant4Type type, bool double_quant);
+// Resident bytes of the linear projections (4-bit or fp32 + bf16 copies), for reports.
+int64_t linear_weight_bytes(const LlamaWeights& weights);
 
 // The GGUF / llama2.c (Meta) layout pairs adjacent rotary dimensions; HF pairs i with i+D/2.
 // These permute the rows of a Q or K projection (or its LoRA B, or bias) between the two.

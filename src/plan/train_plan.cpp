@@ -59,7 +59,11 @@ PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape&
   PlanInputs in;
   in.model = model;
   in.profile = profile;
-  in.method = c.method == "full" ? Method::Full : Method::Lora;
+  in.method = c.method == "full" ? Method::Full : c.load_in_4bit ? Method::Qlora : Method::Lora;
+  if (c.load_in_4bit) {
+    in.weights_dtype = c.bnb_4bit_quant_type == "fp4" ? Dtype::FP4 : Dtype::NF4;
+    in.double_quant = c.bnb_4bit_use_double_quant;
+  }
   in.lora_r = c.lora_r;
   in.lora_targets = parse_lora_targets(c.lora_target_modules);
   in.mixed_precision = c.bf16 && cpu_has_native_bf16();

@@ -33,6 +33,9 @@ struct TrainConfig {
   double lora_dropout = 0.0;
   std::string lora_target_modules = "all-linear";
   bool use_rslora = false;
+  bool load_in_4bit = false;                  // QLoRA: the frozen linear weights in 4 bits
+  std::string bnb_4bit_quant_type = "nf4";    // nf4 | fp4
+  bool bnb_4bit_use_double_quant = true;      // 8-bit block scales (0.127 instead of 0.5 bits/param)
   // optimisation
   double learning_rate = 2e-4;
   std::string lr_scheduler = "cosine";  // constant | linear | cosine

@@ -17,6 +17,7 @@ std::vector<OptionSpec> model_option_specs() {
       {"model", "-m", OptionKind::String, "", "model: a GGUF file, a Hugging Face folder, or a llama2.c .bin", true},
       {"tokenizer", "", OptionKind::String, "", "tokenizer file (llama2.c tok512.bin, GGUF, or HF folder); needed for llama2.c models"},
       {"adapter", "", OptionKind::String, "", "LoRA adapter to apply: a PEFT folder or a GGUF LoRA file (merged into the weights at load)"},
+      {"load-in-4bit", "", OptionKind::String, "none", "hold the linear weights in 4 bits as QLoRA does: none, nf4, nf4-dq, fp4 or fp4-dq (dq: 8-bit scales)"},
   };
 }
 
@@ -29,6 +30,13 @@ std::vector<OptionSpec> precision_option_specs() {
 
 std::unique_ptr<Model> load_model_from(const Options& o) {
   std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"));
+  const std::string q = o.get("load-in-4bit");
+  if (q != "none") {
+    if (q != "nf4" && q != "nf4-dq" && q != "fp4" && q != "fp4-dq")
+      fail("--load-in-4bit must be none, nf4, nf4-dq, fp4 or fp4-dq, not '" + q + "'");
+    quantize_linear_weights(model->weights, q.rfind("fp4", 0) == 0 ? Quant4Type::kFp4 : Quant4Type::kNf4,
+                            q.size() > 3);
+  }
   if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
   return model;
 }
