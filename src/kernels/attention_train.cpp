@@ -7,12 +7,9 @@
 
 namespace frugal {
 
-namespace {
-// First key position query t of this row may see: the start of its packed segment.
 void segment_starts(const int32_t* seg, int64_t T, int64_t* start) {
   for (int64_t t = 0; t < T; ++t) start[t] = (t > 0 && seg[t] == seg[t - 1]) ? start[t - 1] : t;
 }
-}  // namespace
 
 void attention_train_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v,
                              const int32_t* segments, const TrainAttentionDims& d) {

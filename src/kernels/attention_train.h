@@ -22,6 +22,9 @@ void attention_train_backward(float* dq, float* dk, float* dv, const float* dout
                               const float* v, const float* out, const float* lse, const int32_t* segments,
                               const TrainAttentionDims& d);
 
+// start[t] = first key position query t of a row may see: the start of its packed segment.
+void segment_starts(const int32_t* segments, int64_t T, int64_t* start);
+
 // Scalar references of the two functions above (one query at a time), for tests.
 void attention_train_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v,
                                  const int32_t* segments, const TrainAttentionDims& d);

@@ -36,10 +36,6 @@ void scatter(float* dst, const float* src, int64_t T, int64_t stride, int64_t of
   for (int64_t t = 0; t < T; ++t) std::memcpy(dst + t * stride + offset, src + t * D, sizeof(float) * D);
 }
 
-void segment_starts(const int32_t* seg, int64_t T, int64_t* start) {
-  for (int64_t t = 0; t < T; ++t) start[t] = (t > 0 && seg[t] == seg[t - 1]) ? start[t - 1] : t;
-}
-
 }  // namespace
 
 void attention_train_forward(float* out, float* lse, const float* q, const float* k, const float* v,

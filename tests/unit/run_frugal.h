@@ -16,13 +16,6 @@ struct RunResult {
   std::string out, err;
 };
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // `args` is appended to the binary path as-is (the caller quotes what needs quoting).
 inline RunResult run_frugal(const std::string& args) {
   static int counter = 0;

@@ -42,14 +42,7 @@ const std::vector<std::string>& texts() {
   return t;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(test::read_file(path)); }
 
 // Every weight of `b` equals `round(every weight of a)`.
 template <typename Round>
@@ -292,8 +285,8 @@ TEST(ExportHf, CopiesTheTokenizerOfAnHfSource) {
   const std::string dir = temp("hf_to_hf");
   fs::remove_all(dir);
   export_hf(*src, dir, ExportDtype::F16);
-  EXPECT_EQ(read_file(dir + "/tokenizer.json"), read_file(fixture + "/tokenizer.json"));
-  EXPECT_EQ(read_file(dir + "/tokenizer_config.json"), read_file(fixture + "/tokenizer_config.json"));
+  EXPECT_EQ(test::read_file(dir + "/tokenizer.json"), test::read_file(fixture + "/tokenizer.json"));
+  EXPECT_EQ(test::read_file(dir + "/tokenizer_config.json"), test::read_file(fixture + "/tokenizer_config.json"));
   auto back = load_model(dir);
   expect_weights(*src, *back, [](WeightRole, float x) { return fp16_to_float(float_to_fp16(x)); }, "hf f16");
 }

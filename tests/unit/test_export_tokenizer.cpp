@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "test_paths.h"
+#include "vocab_vectors.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,34 +21,6 @@ namespace frugal {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> read_cases(const std::string& path) {
-  const std::string text = read_file(path), sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> cases;
-  size_t pos = 0;
-  for (size_t hit; (hit = text.find(sep, pos)) != std::string::npos; pos = hit + sep.size())
-    cases.push_back(text.substr(pos, hit - pos));
-  return cases;
-}
-
-std::vector<std::vector<int32_t>> read_expected(const std::string& path) {
-  std::istringstream in(read_file(path));
-  std::vector<std::vector<int32_t>> lines;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream ids(line);
-    std::vector<int32_t> row;
-    for (int32_t id; ids >> id;) row.push_back(id);
-    lines.push_back(row);
-  }
-  return lines;
-}
 
 class GeneratedTokenizerJson : public ::testing::TestWithParam<std::string> {};
 
@@ -68,14 +41,14 @@ TEST_P(GeneratedTokenizerJson, GivesTheReferenceIds) {
   EXPECT_EQ(vocab.add_bos, original.add_bos);
   EXPECT_EQ(vocab.tokens, original.tokens);
   const Tokenizer tok(vocab);
-  const auto cases = read_cases(base + ".inp");
-  const auto expected = read_expected(base + ".out");
+  const auto cases = test::read_vocab_cases(base + ".inp");
+  const auto expected = test::read_vocab_expected(base + ".out");
   ASSERT_EQ(cases.size(), expected.size());
   ASSERT_GT(cases.size(), 40u);
   for (size_t i = 0; i < cases.size(); ++i)
     EXPECT_EQ(tok.encode(cases[i], false, false), expected[i]) << name << " case " << i << ": '" << cases[i] << "'";
   // With specials: BOS as the vocabulary says, added by tokenizer_config.json and the post-processor.
-  const nlohmann::json j = nlohmann::json::parse(read_file(dir + "/tokenizer.json"));
+  const nlohmann::json j = nlohmann::json::parse(test::read_file(dir + "/tokenizer.json"));
   EXPECT_EQ(j["post_processor"]["single"].size(), original.add_bos ? 2u : 1u);
 }
 

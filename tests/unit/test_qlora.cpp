@@ -6,6 +6,7 @@
 
 #include "model/model.h"
 #include "model/training_pass.h"
+#include "lora_test_util.h"
 #include "test_paths.h"
 
 namespace frugal {
@@ -26,19 +27,6 @@ Batch batch() {
   return b;
 }
 
-LoraAdapter adapter_for(const LlamaConfig& c) {
-  LoraConfig lc;
-  lc.r = 4;
-  lc.alpha = 8;
-  lc.targets = parse_lora_targets("all-linear");
-  LoraAdapter a = LoraAdapter::create(c, lc);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> dist(0.0f, 0.05f);
-  for (const LoraLayer& l : a.layers)
-    for (int64_t i = 0; i < l.out * lc.r; ++i) a.b(l)[i] = dist(rng);
-  return a;
-}
-
 TEST(QLora, EqualsLoraOverTheDequantizedWeights) {
   for (Quant4Type type : {Quant4Type::kNf4, Quant4Type::kFp4}) {
     auto quantized = stories();
@@ -52,7 +40,7 @@ TEST(QLora, EqualsLoraOverTheDequantizedWeights) {
         linear_weight(reference->weights, r, l).data.resize(static_cast<size_t>(q.rows * q.cols));
         q.q4->dequantize(linear_weight(reference->weights, r, l).data.data());
       }
-    LoraAdapter a1 = adapter_for(quantized->config), a2 = adapter_for(reference->config);
+    LoraAdapter a1 = test::random_lora(quantized->config, 0.05f, 5), a2 = test::random_lora(reference->config, 0.05f, 5);
     TrainingPass p1(*quantized, &a1, {Precision::F32, false, false});
     TrainingPass p2(*reference, &a2, {Precision::F32, false, false});
     p1.zero_grad();
@@ -63,7 +51,7 @@ TEST(QLora, EqualsLoraOverTheDequantizedWeights) {
     EXPECT_EQ(p1.lora_grads(), p2.lora_grads());
     // And it is a different model from the unquantized one.
     auto original = stories();
-    LoraAdapter a3 = adapter_for(original->config);
+    LoraAdapter a3 = test::random_lora(original->config, 0.05f, 5);
     TrainingPass p3(*original, &a3, {Precision::F32, false, false});
     EXPECT_NE(p3.evaluate(batch()).loss_sum, l1);
   }

@@ -8,43 +8,11 @@
 
 #include "io/gguf.h"
 #include "test_paths.h"
+#include "vocab_vectors.h"
 #include "tokenizer/tokenizer.h"
 
 namespace frugal {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Cases are separated (and the file ended) by "\n__ggml_vocab_test__\n"; never split on lines,
-// since cases may be empty or made of newlines.
-std::vector<std::string> read_cases(const std::string& path) {
-  const std::string text = read_file(path);
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> cases;
-  size_t pos = 0;
-  for (size_t hit; (hit = text.find(sep, pos)) != std::string::npos; pos = hit + sep.size())
-    cases.push_back(text.substr(pos, hit - pos));
-  EXPECT_EQ(pos, text.size()) << "text after the last separator in " << path;
-  return cases;
-}
-
-std::vector<std::vector<int32_t>> read_expected(const std::string& path) {
-  std::istringstream in(read_file(path));
-  std::vector<std::vector<int32_t>> lines;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream ids(line);
-    std::vector<int32_t> row;
-    for (int32_t id; ids >> id;) row.push_back(id);
-    lines.push_back(row);
-  }
-  return lines;
-}
 
 Tokenizer load_vocab(const std::string& name) {
   GgufFile gguf(test::shared_data("vocab/ggml-vocab-" + name + ".gguf"));
@@ -57,8 +25,8 @@ TEST_P(VocabVectors, EncodesEveryCaseExactly) {
   const std::string name = GetParam();
   const std::string base = test::shared_data("vocab/ggml-vocab-" + name + ".gguf");
   const Tokenizer tok = load_vocab(name);
-  const auto cases = read_cases(base + ".inp");
-  const auto expected = read_expected(base + ".out");
+  const auto cases = test::read_vocab_cases(base + ".inp");
+  const auto expected = test::read_vocab_expected(base + ".out");
   ASSERT_EQ(cases.size(), 46u);
   ASSERT_EQ(expected.size(), cases.size());
   int passed = 0;
@@ -74,8 +42,8 @@ TEST_P(VocabVectors, DecodeRoundTrips) {
   const std::string name = GetParam();
   const std::string base = test::shared_data("vocab/ggml-vocab-" + name + ".gguf");
   const Tokenizer tok = load_vocab(name);
-  const auto cases = read_cases(base + ".inp");
-  const auto expected = read_expected(base + ".out");
+  const auto cases = test::read_vocab_cases(base + ".inp");
+  const auto expected = test::read_vocab_expected(base + ".out");
   ASSERT_EQ(expected.size(), cases.size());
   for (size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(tok.decode(expected[i]), cases[i]) << name << " case " << i;
 }

@@ -8,6 +8,7 @@
 
 #include "model/model.h"
 #include "model/training_pass.h"
+#include "lora_test_util.h"
 #include "test_paths.h"
 
 namespace frugal {
@@ -28,19 +29,6 @@ Batch small_batch() {
   b.targets = {403, 407, 261, kIgnoreTarget, 385, 300, kIgnoreTarget, 403, 410, 317, 407, kIgnoreTarget,
                kIgnoreTarget, kIgnoreTarget};
   return b;
-}
-
-LoraAdapter random_adapter(const LlamaConfig& c) {
-  LoraConfig lc;
-  lc.r = 4;
-  lc.alpha = 8;
-  lc.targets = parse_lora_targets("all-linear");
-  LoraAdapter a = LoraAdapter::create(c, lc);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> dist(0.0f, 0.1f);
-  for (const LoraLayer& l : a.layers)
-    for (int64_t i = 0; i < l.out * lc.r; ++i) a.b(l)[i] = dist(rng);  // nonzero B so A gets gradients
-  return a;
 }
 
 double loss_of(TrainingPass& pass, const Batch& b) { return pass.evaluate(b).loss_sum; }
@@ -92,7 +80,7 @@ void expect_directional(TrainingPass& pass, const Batch& b, std::vector<std::pai
 
 TEST(TrainingPass, LoraGradientsMatchCentralDifferences) {
   auto model = stories();
-  LoraAdapter adapter = random_adapter(model->config);
+  LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
   TrainingPass pass(*model, &adapter, {Precision::F32, false, false});
   const Batch b = small_batch();
   pass.zero_grad();
@@ -157,7 +145,7 @@ TEST(TrainingPass, FullFinetuneGradientsMatchCentralDifferences) {
 
 TEST(TrainingPass, CheckpointingGivesTheSameGradients) {
   auto model = stories();
-  LoraAdapter adapter = random_adapter(model->config);
+  LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
   adapter.config.dropout = 0.1f;
   const Batch b = small_batch();
   TrainingPass plain(*model, &adapter, {Precision::F32, false, false});
@@ -173,7 +161,7 @@ TEST(TrainingPass, CheckpointingGivesTheSameGradients) {
 TEST(TrainingPass, PackedRowEqualsSeparateRows) {
   // Packing two samples in one row must give the same loss and gradients as two padded rows.
   auto model = stories();
-  LoraAdapter adapter = random_adapter(model->config);
+  LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
   Batch packed;
   packed.B = 1;
   packed.T = 7;
@@ -205,7 +193,7 @@ TEST(TrainingPass, PackedRowEqualsSeparateRows) {
 
 TEST(TrainingPass, Bf16GradientsStayCloseToFp32) {
   auto model = stories();
-  LoraAdapter adapter = random_adapter(model->config);
+  LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
   const Batch b = small_batch();
   TrainingPass f32(*model, &adapter, {Precision::F32, false, false});
   TrainingPass bf16(*model, &adapter, {Precision::BF16, false, false});
