@@ -223,10 +223,10 @@ void TrainingPass::layer_backward(int64_t l, float* dx, LayerActivations& a, con
                    a.inv1.data(), N, C);
 }
 
-// Sizes the buffers for this batch and looks its tokens up in the embedding, into `x` [N, C].
+// Looks the batch's tokens up in the embedding, into `x` [N, C] (buffers already sized by the
+// caller, since `x` points into them), and makes sure the RoPE table covers the batch.
 void TrainingPass::start_batch(const Batch& batch, float* x) {
   const int64_t N = batch.B * batch.T, C = cfg_.dim;
-  ensure_buffers(N);
   if (!rope_ || rope_->positions() < batch.T)
     rope_ = std::make_unique<RopeTable>(std::max<int64_t>(batch.T, 64), cfg_.head_dim, cfg_.rope_theta,
                                         cfg_.rope_linear_factor);
