@@ -14,4 +14,16 @@ int64_t Batch::token_count() const {
   return n;
 }
 
+
+
+Batch placeholder_batch(int32_t pad_id) {
+  Batch b;
+  b.B = b.T = 1;
+  b.tokens = {pad_id};
+  b.targets = {kIgnoreTarget};
+  b.positions = {0};
+  b.segments = {0};
+  return b;
+}
+
 }  // namespace frugal

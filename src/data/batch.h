@@ -28,4 +28,8 @@ struct Batch {
   int64_t token_count() const;     // non-padding positions
 };
 
+// One pad token without a target: what a data-parallel rank with no rows left runs, so that it
+// still takes part in every collective of the step while contributing exactly zero gradient.
+Batch placeholder_batch(int32_t pad_id);
+
 }  // namespace frugal

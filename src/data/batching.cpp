@@ -1,5 +1,7 @@
 #include "data/batching.h"
 
+#include "dist/communicator.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -222,6 +224,24 @@ Batch BatchStream::next() {
       fail("batching", "epoch " + std::to_string(state_.epoch), "the number of micro-batches changed between epochs");
   }
   return collate(*examples_, epoch_plan_[state_.index++], options_);
+}
+
+Batch BatchStream::next(int rank, int ranks) {
+  if (ranks == 1) return next();
+  if (state_.index >= batches_per_epoch_) {
+    ++state_.epoch;
+    state_.index = 0;
+  }
+  if (planned_epoch_ != state_.epoch) {
+    epoch_plan_ = plan_epoch(lengths_, options_, state_.epoch);
+    planned_epoch_ = state_.epoch;
+  }
+  const BatchPlan& global = epoch_plan_[state_.index++];
+  const ShardRange rows = shard_range(global.size(), rank, ranks);
+  const BatchPlan mine(global.begin() + static_cast<std::ptrdiff_t>(rows.begin),
+                       global.begin() + static_cast<std::ptrdiff_t>(rows.end));
+  if (mine.empty()) return Batch{};
+  return collate(*examples_, mine, options_);
 }
 
 void BatchStream::restore(StreamState state) {

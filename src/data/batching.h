@@ -83,6 +83,10 @@ class BatchStream {
   BatchStream(const std::vector<Example>& examples, BatchingOptions options);
 
   Batch next();
+  // Data parallel: the stream plans global micro-batches (micro_batch_size = rows per rank x ranks)
+  // and each rank collates only its even share of the rows (shard_range), padded to its own longest.
+  // B = 0 when the epoch's last micro-batch has no row left for this rank.
+  Batch next(int rank, int ranks);
   StreamState state() const { return state_; }
   void restore(StreamState state);  // fails on an index past the end of an epoch or a negative one
   // Micro-batches yielded since epoch 0 began; seek(k) makes the k-th (from 0) the next one, which

@@ -74,7 +74,15 @@ void TrainingPass::weights_changed() {
 void TrainingPass::zero_grad() {
   std::fill(lora_grads_.begin(), lora_grads_.end(), 0.0f);
   if (!options_.full_finetune) return;
-  for (const WeightSlot& s : weight_slots(cfg_, full_grads_)) std::fill(s.data, s.data + s.rows * s.cols, 0.0f);
+  for (const WeightSlot& s : weight_slots(cfg_, full_grads_))
+    if (s.data) std::fill(s.data, s.data + s.rows * s.cols, 0.0f);
+}
+
+void TrainingPass::ensure_layer_grads(int64_t l) {
+  if (!options_.full_finetune) return;
+  LayerWeights& g = full_grads_.layers[l];
+  for (Matrix* m : {&g.wq, &g.wk, &g.wv, &g.wo, &g.gate, &g.up, &g.down})
+    if (m->data.empty()) m->data.assign(static_cast<size_t>(m->rows * m->cols), 0.0f);
 }
 
 void TrainingPass::ensure_buffers(int64_t N) {
@@ -247,7 +255,9 @@ CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     LayerActivations& a = *acts_[options_.gradient_checkpointing ? 0 : l];
     float* out = l + 1 < cfg_.n_layers ? layer_inputs_[l + 1].data() : x_.data();
+    acquire(l);
     layer_forward(l, layer_inputs_[l].data(), out, a, batch, true, key);
+    release(l);
   }
   rmsnorm_forward(x_final_norm_.data(), inv_final_.data(), x_.data(), w.output_norm.data(), N, C, cfg_.rms_eps);
   float* d_head = nullptr;
@@ -260,9 +270,13 @@ CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss
                    x_.data(), w.output_norm.data(), inv_final_.data(), N, C);
   for (int64_t l = cfg_.n_layers - 1; l >= 0; --l) {
     LayerActivations& a = *acts_[options_.gradient_checkpointing ? 0 : l];
+    acquire(l);
     if (options_.gradient_checkpointing)  // same forward code, same dropout key: same activations
       layer_forward(l, layer_inputs_[l].data(), tmp_.data(), a, batch, true, key);
+    ensure_layer_grads(l);
     layer_backward(l, dx_.data(), a, batch, key);
+    release(l);
+    if (hooks_ && options_.full_finetune) hooks_->gradients_ready(l);
   }
   if (options_.full_finetune) {
     float* de = full_grads_.token_embedding.data.data();
@@ -283,7 +297,9 @@ CrossEntropyResult TrainingPass::evaluate(const Batch& batch) {
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     LayerActivations& a = *acts_[0];
     std::memcpy(layer_inputs_[0].data(), x_.data(), sizeof(float) * N * C);  // scratch input
+    acquire(l);
     layer_forward(l, layer_inputs_[0].data(), x_.data(), a, batch, false, 0);
+    release(l);
   }
   rmsnorm_forward(x_final_norm_.data(), inv_final_.data(), x_.data(), w.output_norm.data(), N, C, cfg_.rms_eps);
   return cross_entropy_forward(x_final_norm_.data(), batch.targets.data(), N, w.output_matrix(), options_.precision);

@@ -24,6 +24,18 @@ struct TrainingPassOptions {
 
 struct LayerActivations;  // per-layer saved tensors (training_pass.cpp)
 
+// Called by the pass around every use of a transformer block, so data-parallel sharding can hold
+// only a shard of each block's weights (ZeRO-3: gathered just before use, freed after) and hand a
+// block's weight gradients on (ZeRO-2/3: reduce-scattered, then freed) as soon as a micro-batch's
+// backward is done with them. Without hooks every weight and gradient stays resident.
+class LayerParameterHooks {
+ public:
+  virtual ~LayerParameterHooks() = default;
+  virtual void acquire_weights(int64_t layer) = 0;  // block `layer`'s weights are in the model on return
+  virtual void release_weights(int64_t layer) = 0;  // the pass is done with them for now
+  virtual void gradients_ready(int64_t layer) = 0;  // full fine-tuning: block `layer`'s gradients of this micro-batch are complete
+};
+
 class TrainingPass {
  public:
   // `lora` may be null for full fine-tuning; the pass keeps pointers to model and adapter.
@@ -41,9 +53,13 @@ class TrainingPass {
   LlamaWeights& full_grads() { return full_grads_; }         // full fine-tuning only
   // After an optimizer step changed the base weights (full fine-tuning), refresh derived copies.
   void weights_changed();
+  void set_layer_hooks(LayerParameterHooks* hooks) { hooks_ = hooks; }
 
  private:
   void ensure_buffers(int64_t N);
+  void ensure_layer_grads(int64_t l);  // re-allocates gradients a hook freed
+  void acquire(int64_t l) { if (hooks_) hooks_->acquire_weights(l); }
+  void release(int64_t l) { if (hooks_) hooks_->release_weights(l); }
   void start_batch(const Batch& batch, float* x);
   void layer_forward(int64_t l, const float* x_in, float* x_out, LayerActivations& a, const Batch& batch,
                      bool training, uint64_t dropout_key);
@@ -56,6 +72,7 @@ class TrainingPass {
 
   Model& model_;
   LoraAdapter* lora_;
+  LayerParameterHooks* hooks_ = nullptr;
   TrainingPassOptions options_;
   const LlamaConfig& cfg_;
   std::unique_ptr<RopeTable> rope_;

@@ -104,9 +104,11 @@ BatchShape largest_batch_shape(const std::vector<Example>& train, const std::vec
 }
 
 RunPrediction predict_training_run(const TrainConfig& c, const ModelShape& model, BatchShape shape,
-                                   double data_tokens) {
+                                   double data_tokens, int ranks) {
   RunPrediction p;
   p.inputs = plan_inputs_from_train_config(c, model, Profile::Frugal);
+  p.inputs.ranks = ranks;
+  p.inputs.zero_stage = ranks > 1 ? static_cast<int>(c.zero_stage) : 0;
   if (shape.rows > 0 && shape.tokens_per_row > 0) {
     p.inputs.micro_batch = shape.rows;
     p.inputs.seq_len = shape.tokens_per_row;

@@ -49,9 +49,10 @@ struct RunPrediction {
   std::string shape_basis;  // "longest micro-batch of the data, 4 x 312 tokens" or "... sequence_len"
 };
 // `shape` 0 x 0: plan for micro_batch_size x sequence_len. `data_tokens`: tokens of the tokenized
-// dataset held in memory (train + validation).
+// dataset held in memory (train + validation). `ranks` > 1: one rank of a data-parallel run, with
+// config.zero_stage's sharding.
 RunPrediction predict_training_run(const TrainConfig& config, const ModelShape& model, BatchShape shape,
-                                   double data_tokens);
+                                   double data_tokens, int ranks = 1);
 
 // "peak RSS 1.65 GiB (planned 1.60 GiB, +3%), training steps 412 tokens/s (planned 380, +8%);
 // planned for ...", and the plan as a JSON object for summary.json: the planned figures, the

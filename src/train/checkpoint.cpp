@@ -295,6 +295,7 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, std::
   j["data_position"] = state.data_position;
   j["tokens"] = state.tokens;
   j["elapsed_seconds"] = state.elapsed_seconds;
+  j["world_size"] = state.world_size;
   j["rng_state"] = state.rng_state;
   j["layout"] = state.layout;
   j["trainable_count"] = values.size();
@@ -384,6 +385,9 @@ TrainerState load_checkpoint(const std::string& dir_in, std::span<float> values,
   state.data_position = get_int(j, state_path, "data_position");
   state.tokens = get_int(j, state_path, "tokens");
   state.elapsed_seconds = get_double(j, state_path, "elapsed_seconds");
+  // Written since data-parallel training; older checkpoints come from one process.
+  state.world_size = j.contains("world_size") ? get_int(j, state_path, "world_size") : 1;
+  if (state.world_size < 1) fail(state_path, "world_size", "must be at least 1");
   state.layout = get_string(j, state_path, "layout");
   const Json& rng = member(j, state_path, "rng_state");
   if (!rng.is_array()) fail(state_path, "rng_state", "is not a list");

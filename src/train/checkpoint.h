@@ -33,6 +33,7 @@ struct TrainerState {
   // loading into a different layout is refused by name, not only by size.
   std::string layout;
   std::string config_yaml;  // train_config_to_yaml of the run
+  int64_t world_size = 1;   // data-parallel ranks of the run that wrote it (sets what data_position means)
 };
 
 // Writes the checkpoint folder `dir` atomically (see above); values, m and v have the same length.

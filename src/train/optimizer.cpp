@@ -191,13 +191,15 @@ double global_grad_norm(std::span<const float> grads) {
   return global_grad_norm(std::span<const std::span<const float>>(&grads, 1));
 }
 
-double clip_grad_norm(std::span<const std::span<float>> grads, double max_norm) {
-  std::vector<std::span<const float>> view(grads.begin(), grads.end());
-  const double norm = global_grad_norm(view);
-  if (max_norm <= 0.0 || !std::isfinite(norm)) return norm;
+float clip_coefficient(double norm, double max_norm) {
+  if (max_norm <= 0.0 || !std::isfinite(norm)) return 1.0f;
   // torch computes the factor as an fp32 tensor and always multiplies by min(factor, 1).
   const float factor = static_cast<float>(max_norm / (norm + 1e-6));
-  if (!(factor < 1.0f)) return norm;
+  return factor < 1.0f ? factor : 1.0f;
+}
+
+void scale_grads(std::span<const std::span<float>> grads, float factor) {
+  if (factor == 1.0f) return;
   const std::vector<Piece> pieces = pieces_of<std::span<float>>(grads, span_count<float>);
   const int64_t n = static_cast<int64_t>(pieces.size());
 #pragma omp parallel for schedule(static) if (n > 1)
@@ -207,6 +209,12 @@ double clip_grad_norm(std::span<const std::span<float>> grads, double max_norm) 
 #pragma omp simd
     for (size_t i = p.begin; i < p.end; ++i) g[i] *= factor;
   }
+}
+
+double clip_grad_norm(std::span<const std::span<float>> grads, double max_norm) {
+  std::vector<std::span<const float>> view(grads.begin(), grads.end());
+  const double norm = global_grad_norm(view);
+  scale_grads(grads, clip_coefficient(norm, max_norm));
   return norm;
 }
 

@@ -50,6 +50,10 @@ double global_grad_norm(std::span<const float> grads);
 // that (fp32) factor. Returns the norm before clipping, which is what trainers log. max_norm <= 0
 // only measures. A non-finite norm leaves the gradients alone: the caller should skip the step.
 double clip_grad_norm(std::span<const std::span<float>> grads, double max_norm);
+// The two halves of clip_grad_norm, for a norm gathered from several ranks' shards: the fp32 factor
+// torch multiplies by (1 when no clipping applies or the norm is not finite), and the multiplication.
+float clip_coefficient(double norm, double max_norm);
+void scale_grads(std::span<const std::span<float>> grads, float factor);
 double clip_grad_norm(std::span<float> grads, double max_norm);
 
 }  // namespace frugal

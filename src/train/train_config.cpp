@@ -84,7 +84,9 @@ const std::vector<OptionDecl>& declarations() {
     fraction_or_count.whole_when_at_least_one = true;
     Rule target_list;
     target_list.accepts_list = true;
-    const std::string_view data = "model and data", method = "method", optim = "optimisation", book = "bookkeeping";
+    const std::string_view data = "model and data", method = "method", optim = "optimisation", book = "bookkeeping",
+                           dist = "several processes (mpirun -np N frugal train ...)";
+    const Rule zero_to_three{Bound{0, true}, Bound{3, true}, {}};
     return std::vector<OptionDecl>{
         opt(data, "base_model", &C::base_model, required(),
             "model to fine-tune: GGUF file, Hugging Face folder or llama2.c .bin"),
@@ -142,6 +144,8 @@ const std::vector<OptionDecl>& declarations() {
         opt(optim, "gradient_checkpointing", &C::gradient_checkpointing, any(),
             "keep only layer inputs and recompute the rest in backward: less memory, ~30% more compute"),
         opt(optim, "bf16", &C::bf16, any(), "bf16 matmuls with fp32 accumulation where the CPU supports bf16"),
+        opt(dist, "zero_stage", &C::zero_stage, zero_to_three,
+            "ZeRO sharding across ranks: 0 none, 1 AdamW state, 2 + gradients, 3 + weights (full fine-tuning)"),
         opt(book, "logging_steps", &C::logging_steps, at_least(1), "log metrics every this many optimizer steps"),
         opt(book, "eval_steps", &C::eval_steps, at_least(0), "evaluate every this many steps; 0 = only at the end"),
         opt(book, "save_steps", &C::save_steps, at_least(0),

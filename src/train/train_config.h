@@ -49,6 +49,8 @@ struct TrainConfig {
   int64_t max_steps = 0;  // optimizer steps; > 0 overrides num_epochs
   bool gradient_checkpointing = false;
   bool bf16 = true;  // bf16 matmuls with fp32 accumulation where the CPU has native bf16
+  // several processes (mpirun): each rank takes micro_batch_size rows of every global micro-batch
+  int64_t zero_stage = 0;  // 0 | 1 | 2 | 3
   // bookkeeping
   int64_t logging_steps = 1;
   int64_t eval_steps = 0;        // 0 = evaluate only at the end

@@ -16,11 +16,14 @@
 #include "core/precision.h"
 #include "data/batching.h"
 #include "data/pipeline.h"
+#include "dist/communicator.h"
+#include "dist/sharded_trainables.h"
 #include "io/export_model.h"
 #include "io/gguf_lora.h"
 #include "io/peft_adapter.h"
 #include "model/model.h"
 #include "model/training_pass.h"
+#include "plan/plan_format.h"
 #include "plan/train_plan.h"
 #include "train/checkpoint.h"
 #include "train/loss_plot.h"
@@ -53,74 +56,57 @@ DataOptions data_options(const TrainConfig& c) {
   return d;
 }
 
-// The trainable numbers as the optimizer and checkpoints see them: LoRA's one arena, or every
-// weight of the model (full fine-tuning) with moments in one arena at the same offsets.
-struct Trainables {
-  std::vector<ParamSegment> segments;
-  std::vector<std::span<float>> grads;
-  std::vector<float> m, v;
-  size_t count = 0;
-  std::string layout;
-
-  void gather_values(std::vector<float>& out) const {
-    out.resize(count);
-    size_t at = 0;
-    for (const ParamSegment& s : segments) {
-      std::copy(s.values, s.values + s.count, out.begin() + static_cast<std::ptrdiff_t>(at));
-      at += s.count;
-    }
-  }
-  void scatter_values(const std::vector<float>& in) {
-    size_t at = 0;
-    for (ParamSegment& s : segments) {
-      std::copy(in.begin() + static_cast<std::ptrdiff_t>(at), in.begin() + static_cast<std::ptrdiff_t>(at + s.count),
-                s.values);
-      at += s.count;
-    }
-  }
-};
-
-Trainables make_trainables(Model& model, LoraAdapter* lora, TrainingPass& pass) {
-  Trainables t;
+// The trainable tensors as the optimizer, the ranks and checkpoints see them: LoRA's one arena, or
+// every weight of the model (full fine-tuning), in weight_slots order.
+std::vector<TrainableTensor> trainable_tensors(Model& model, LoraAdapter* lora, TrainingPass& pass,
+                                               std::string& layout) {
+  std::vector<TrainableTensor> tensors;
   if (lora) {
-    t.count = lora->values.size();
-    t.m.assign(t.count, 0.0f);
-    t.v.assign(t.count, 0.0f);
-    t.segments.push_back({lora->values.data(), pass.lora_grads().data(), t.m.data(), t.v.data(), t.count});
-    t.grads.push_back(std::span<float>(pass.lora_grads()));
-    t.layout = "lora r=" + std::to_string(lora->config.r) + " targets=" + lora_targets_string(lora->config.targets) +
-               " layers=" + std::to_string(model.config.n_layers) + " values=" + std::to_string(t.count);
-    return t;
+    tensors.push_back({lora->values.data(), pass.lora_grads().data(), lora->values.size()});
+    layout = "lora r=" + std::to_string(lora->config.r) + " targets=" + lora_targets_string(lora->config.targets) +
+             " layers=" + std::to_string(model.config.n_layers) + " values=" + std::to_string(lora->values.size());
+    return tensors;
   }
-  std::vector<WeightSlot> values = weight_slots(model.config, model.weights);
-  std::vector<WeightSlot> grads = weight_slots(model.config, pass.full_grads());
-  for (const WeightSlot& s : values) t.count += static_cast<size_t>(s.rows * s.cols);
-  t.m.assign(t.count, 0.0f);
-  t.v.assign(t.count, 0.0f);
-  size_t at = 0;
+  const std::vector<WeightSlot> values = weight_slots(model.config, model.weights);
+  const std::vector<WeightSlot> grads = weight_slots(model.config, pass.full_grads());
+  size_t count = 0;
   for (size_t i = 0; i < values.size(); ++i) {
-    const size_t n = static_cast<size_t>(values[i].rows * values[i].cols);
-    t.segments.push_back({values[i].data, grads[i].data, t.m.data() + at, t.v.data() + at, n});
-    t.grads.push_back(std::span<float>(grads[i].data, n));
-    at += n;
+    TrainableTensor t{values[i].data, grads[i].data, static_cast<size_t>(values[i].rows * values[i].cols)};
+    if (values[i].layer >= 0 && values[i].cols > 1) {  // a block's linear weight
+      t.value_matrix = &linear_weight(model.weights, values[i].role, values[i].layer);
+      t.grad_matrix = &linear_weight(pass.full_grads(), values[i].role, values[i].layer);
+      t.layer = values[i].layer;
+    }
+    count += t.count;
+    tensors.push_back(t);
   }
-  t.layout = "full layers=" + std::to_string(model.config.n_layers) + " values=" + std::to_string(t.count);
-  return t;
+  layout = "full layers=" + std::to_string(model.config.n_layers) + " values=" + std::to_string(count);
+  return tensors;
 }
 
-double evaluate(TrainingPass& pass, const std::vector<Example>& examples, const BatchingOptions& options) {
+// Mean loss over `examples`; under data parallelism each rank evaluates its rows of every global
+// micro-batch and the sums are added up.
+double evaluate(TrainingPass& pass, const std::vector<Example>& examples, const BatchingOptions& options,
+                Communicator& comm) {
   if (examples.empty()) return -1;
   BatchingOptions o = options;
   o.shuffle = false;
   BatchStream stream(examples, o);
-  double loss = 0;
-  int64_t count = 0;
+  double sums[2] = {0, 0};  // loss, targets
   for (int64_t i = 0; i < stream.batches_per_epoch(); ++i) {
-    CrossEntropyResult r = pass.evaluate(stream.next());
-    loss += r.loss_sum;
-    count += r.count;
+    const Batch mine = stream.next(comm.rank(), comm.size());
+    CrossEntropyResult r = pass.evaluate(mine.B ? mine : placeholder_batch(o.pad_id));
+    sums[0] += r.loss_sum;
+    sums[1] += static_cast<double>(r.count);
   }
-  return count ? loss / count : -1;
+  comm.all_reduce_sum(std::span<double>(sums, 2));
+  return sums[1] > 0 ? sums[0] / sums[1] : -1;
+}
+
+// Where the ranks other than the root send their progress line.
+std::FILE* null_stream() {
+  static std::FILE* f = std::fopen("/dev/null", "w");
+  return f;
 }
 
 std::string human_bytes(double b) {
@@ -134,10 +120,22 @@ std::string human_bytes(double b) {
 TrainReport run_training(const TrainConfig& c) {
   const auto wall_start = Clock::now();
   if (c.threads > 0) omp_set_num_threads(static_cast<int>(c.threads));
+  Communicator& comm = world();
+  const bool root = comm.is_root();
+  const int rank = comm.rank(), ranks = comm.size();
+  // Only the root rank talks to the user and writes the output folder.
+  std::FILE* log = root ? stderr : nullptr;
+  auto say = [&](const std::string& line) {
+    if (log) std::fprintf(log, "%s\n", line.c_str());
+  };
   const bool full = c.method == "full";
+  if (c.zero_stage == 3 && !full)
+    fail("zero_stage", "3", "stage 3 shards the weights of full fine-tuning; LoRA's state is small: use 0, 1 or 2");
   const Precision precision = c.bf16 && cpu_has_native_bf16() ? Precision::BF16 : Precision::F32;
-  std::filesystem::create_directories(c.output_dir);
-  write_file_atomically(c.output_dir + "/config.yaml", train_config_to_yaml(c));
+  if (root) {
+    std::filesystem::create_directories(c.output_dir);
+    write_file_atomically(c.output_dir + "/config.yaml", train_config_to_yaml(c));
+  }
 
   std::unique_ptr<Model> model = load_model(c.base_model, c.tokenizer);
   if (c.load_in_4bit) {
@@ -146,7 +144,7 @@ TrainReport run_training(const TrainConfig& c) {
                             c.bnb_4bit_use_double_quant);
   }
   PreparedData data = prepare_data(data_options(c), *model->tokenizer);
-  std::fprintf(stderr, "%s\n", data.summary.c_str());
+  say(data.summary);
   const std::vector<Example>& train = data.train;
   const std::vector<Example>& validation = data.validation;
 
@@ -169,16 +167,31 @@ TrainReport run_training(const TrainConfig& c) {
     }
   }
   TrainingPass pass(*model, lora.get(), {precision, c.gradient_checkpointing, full});
-  Trainables trainables = make_trainables(*model, lora.get(), pass);
+  std::string trainable_layout;
+  ShardedTrainables trainables(trainable_tensors(*model, lora.get(), pass, trainable_layout), comm,
+                               static_cast<int>(c.zero_stage), precision == Precision::BF16);
+  if (trainables.wants_hooks()) pass.set_layer_hooks(&trainables);
 
-  BatchingOptions bo;
-  bo.micro_batch_size = c.micro_batch_size;
-  bo.sequence_len = c.sequence_len;
-  bo.sample_packing = c.sample_packing;
-  bo.group_by_length = c.group_by_length;
-  bo.seed = static_cast<uint64_t>(c.seed);
-  bo.pad_id = pad_token_id(model->tokenizer->vocab());
+  // The per-rank batching a user asked for, and the stream of global micro-batches (all ranks' rows)
+  // every rank walks in step.
+  BatchingOptions rank_bo;
+  rank_bo.micro_batch_size = c.micro_batch_size;
+  rank_bo.sequence_len = c.sequence_len;
+  rank_bo.sample_packing = c.sample_packing;
+  rank_bo.group_by_length = c.group_by_length;
+  rank_bo.seed = static_cast<uint64_t>(c.seed);
+  rank_bo.pad_id = pad_token_id(model->tokenizer->vocab());
+  BatchingOptions bo = rank_bo;
+  bo.micro_batch_size = c.micro_batch_size * ranks;
   BatchStream stream(train, bo);
+  // Every rank must see the same data, or the shards would not add up to the global batch.
+  const uint64_t data_fingerprint = batching_fingerprint(train, rank_bo);
+  if (comm.distributed()) {
+    int64_t fp[2] = {static_cast<int64_t>(data_fingerprint), -static_cast<int64_t>(data_fingerprint)};
+    comm.all_reduce_max(std::span<int64_t>(fp, 2));
+    if (fp[0] != -fp[1])
+      fail(c.dataset, comm.describe(), "the ranks tokenized different data (is the dataset the same file on every host?)");
+  }
   // The planner's prediction for this run, recorded next to the measurements in the summary.
   TrainConfig planned = c;
   if (lora) {  // an init_adapter brings its own rank and targets
@@ -187,82 +200,119 @@ TrainReport run_training(const TrainConfig& c) {
   }
   const RunPrediction plan =
       predict_training_run(planned, shape_from_config(model->name, model->config, c.base_model),
-                           largest_batch_shape(train, validation, bo),
-                           static_cast<double>(data.stats.tokens + data.validation_stats.tokens));
+                           largest_batch_shape(train, validation, rank_bo),
+                           static_cast<double>(data.stats.tokens + data.validation_stats.tokens), ranks);
   const int64_t ga = c.gradient_accumulation_steps;
   const int64_t total_steps =
       c.max_steps > 0 ? c.max_steps : std::max<int64_t>(1, (c.num_epochs * stream.batches_per_epoch() + ga - 1) / ga);
-  const std::string layout = trainables.layout + " data=" + std::to_string(stream.fingerprint());
+  const std::string layout = trainable_layout + " data=" + std::to_string(data_fingerprint);
   const LrScheduleParams schedule{parse_lr_schedule(c.lr_scheduler), c.learning_rate, c.warmup_steps, total_steps};
 
   TrainerState state;
   state.layout = layout;
   state.config_yaml = train_config_to_yaml(c);
+  state.world_size = ranks;
+  std::vector<float> values, m, v;
   if (!c.resume_from_checkpoint.empty()) {
-    const std::string dir = resolve_checkpoint(c.resume_from_checkpoint, c.output_dir);
-    std::vector<float> values(trainables.count);
-    state = load_checkpoint(dir, values, trainables.m, trainables.v, layout);
-    trainables.scatter_values(values);
+    // The root reads the checkpoint (it lives in the root's output folder) and hands every rank its part.
+    int64_t resumed[2] = {0, 0};  // step, tokens
+    if (root) {
+      const std::string dir = resolve_checkpoint(c.resume_from_checkpoint, c.output_dir);
+      values.resize(trainables.count());
+      m.resize(trainables.count());
+      v.resize(trainables.count());
+      state = load_checkpoint(dir, values, m, v, layout);
+      say("resumed from " + dir + " at step " + std::to_string(state.step));
+      if (state.world_size != ranks)
+        say("the checkpoint was written by " + std::to_string(state.world_size) + " rank(s), this run has " +
+            std::to_string(ranks) + ": from here the data order differs from an uninterrupted run");
+      state.world_size = ranks;
+      resumed[0] = state.step;
+      resumed[1] = state.tokens;
+    }
+    comm.broadcast(std::as_writable_bytes(std::span<int64_t>(resumed, 2)));
+    state.step = resumed[0];
+    state.tokens = resumed[1];
+    trainables.scatter(values, m, v);
+    std::vector<float>().swap(values), std::vector<float>().swap(m), std::vector<float>().swap(v);
     pass.weights_changed();
-    std::fprintf(stderr, "resumed from %s at step %lld\n", dir.c_str(), static_cast<long long>(state.step));
   }
   stream.seek(state.step * ga);
 
   int64_t model_params = model->config.parameter_count();
   TrainReport report;
   report.output_dir = c.output_dir;
-  report.trainable_parameters = static_cast<int64_t>(trainables.count);
+  report.trainable_parameters = static_cast<int64_t>(trainables.count());
   report.total_parameters = model_params + (lora ? static_cast<int64_t>(lora->parameter_count()) : 0);
-  std::fprintf(stderr, "%s: %s, %lld trainable parameters (%.3f%% of %lld), %s matmuls, %lld steps of %lld x %lld micro-batches\n",
-               c.base_model.c_str(), full ? "full fine-tuning" : "LoRA", static_cast<long long>(trainables.count),
-               100.0 * static_cast<double>(trainables.count) / static_cast<double>(report.total_parameters),
-               static_cast<long long>(report.total_parameters), precision_name(precision).c_str(),
-               static_cast<long long>(total_steps), static_cast<long long>(ga),
-               static_cast<long long>(c.micro_batch_size));
+  say(printf_str("%s: %s, %lld trainable parameters (%.3f%% of %lld), %s matmuls, %lld steps of %lld x %lld micro-batches",
+                    c.base_model.c_str(), full ? "full fine-tuning" : "LoRA", static_cast<long long>(trainables.count()),
+                    100.0 * static_cast<double>(trainables.count()) / static_cast<double>(report.total_parameters),
+                    static_cast<long long>(report.total_parameters), precision_name(precision).c_str(),
+                    static_cast<long long>(total_steps), static_cast<long long>(ga),
+                    static_cast<long long>(c.micro_batch_size)));
+  if (comm.distributed())
+    say(printf_str("data parallel: %d ranks x %lld rows per micro-batch, ZeRO stage %lld", ranks,
+                      static_cast<long long>(c.micro_batch_size), static_cast<long long>(c.zero_stage)));
 
-  report.eval_loss_before = evaluate(pass, validation, bo);
+  report.eval_loss_before = evaluate(pass, validation, bo, comm);
   if (report.eval_loss_before >= 0 && state.step == 0) {
     state.eval_loss.push_back({0, report.eval_loss_before});
-    std::fprintf(stderr, "eval loss before training: %.4f\n", report.eval_loss_before);
+    say(printf_str("eval loss before training: %.4f", report.eval_loss_before));
   }
 
-  MetricsWriter metrics(c.output_dir + "/metrics.jsonl", state.step);
-  ProgressDisplay progress(total_steps, stderr, c.logging_steps);
+  std::unique_ptr<MetricsWriter> metrics;
+  if (root) metrics = std::make_unique<MetricsWriter>(c.output_dir + "/metrics.jsonl", state.step);
+  std::FILE* progress_out = root ? stderr : null_stream();
+  ProgressDisplay progress(total_steps, progress_out, c.logging_steps);
   const auto train_start = Clock::now();
   const double elapsed_before = state.elapsed_seconds;
   const int64_t tokens_before = state.tokens;
+  const double comm_seconds_before = comm.seconds, comm_bytes_before = comm.bytes_sent;
   double logged_loss = 0, training_tps = 0;  // training_tps: over the steps only, for the plan's self-check
   int64_t logged_steps = 0;
-  std::vector<float> gathered;
   auto save = [&]() {
-    trainables.gather_values(gathered);
-    state.epoch = stream.epoch();
-    state.data_position = stream.position();
-    save_training_checkpoint(c.output_dir, state, gathered, trainables.m, trainables.v, c.save_total_limit);
+    const ShardedTrainables::Whole whole = trainables.gather(values, m, v);  // every rank takes part
+    if (root) {
+      state.epoch = stream.epoch();
+      state.data_position = stream.position();
+      save_training_checkpoint(c.output_dir, state, whole.values, whole.m, whole.v, c.save_total_limit);
+    }
+    std::vector<float>().swap(values), std::vector<float>().swap(m), std::vector<float>().swap(v);
   };
 
+  std::vector<Batch> micro(static_cast<size_t>(ga));
   for (int64_t step = state.step; step < total_steps; ++step) {
-    std::vector<Batch> micro;
-    int64_t targets = 0;
+    int64_t counts[2] = {0, 0};  // targets, tokens: this rank's, then every rank's
     for (int64_t k = 0; k < ga; ++k) {
-      micro.push_back(stream.next());
-      targets += micro.back().target_count();
-      state.tokens += micro.back().token_count();
+      micro[k] = stream.next(rank, ranks);
+      counts[0] += micro[k].target_count();
+      counts[1] += micro[k].token_count();
     }
+    comm.all_reduce_sum(std::span<int64_t>(counts, 2));
+    const int64_t targets = counts[0];
+    state.tokens += counts[1];
     pass.zero_grad();
+    trainables.start_step();
     double loss_sum = 0;
-    // Normalised by every target of the whole optimizer step, so accumulation equals a big batch.
+    // Normalised by every target of the whole optimizer step (all micro-batches of all ranks), so
+    // accumulation and data parallelism both equal one big batch.
     const float loss_scale = targets > 0 ? 1.0f / static_cast<float>(targets) : 0.0f;
     for (int64_t k = 0; k < ga; ++k) {
-      const uint64_t dropout_key = splitmix64(static_cast<uint64_t>(c.seed) ^ splitmix64(static_cast<uint64_t>(step * ga + k))) | 1;
-      loss_sum += pass.forward_backward(micro[k], loss_scale, dropout_key).loss_sum;
+      // Dropout masks differ between ranks (their rows are different rows of the global batch).
+      const uint64_t dropout_key =
+          splitmix64(static_cast<uint64_t>(c.seed) ^ splitmix64(static_cast<uint64_t>(step * ga + k)) ^
+                     (rank ? splitmix64(~static_cast<uint64_t>(rank)) : 0)) | 1;
+      const Batch& batch = micro[k].B ? micro[k] : placeholder_batch(rank_bo.pad_id);
+      loss_sum += pass.forward_backward(batch, loss_scale, dropout_key).loss_sum;
+      trainables.micro_batch_done();
     }
+    trainables.reduce_gradients();
+    comm.all_reduce_sum(std::span<double>(&loss_sum, 1));
     const double loss = targets > 0 ? loss_sum / static_cast<double>(targets) : 0.0;
-    const double grad_norm = clip_grad_norm(trainables.grads, c.max_grad_norm);
+    const double grad_norm = trainables.clip(c.max_grad_norm);
     const double lr = learning_rate_at(schedule, step);
-    if (std::isfinite(grad_norm)) {
-      adamw_update(trainables.segments,
-                   {lr, c.adam_beta1, c.adam_beta2, c.adam_epsilon, c.weight_decay}, step + 1);
+    if (std::isfinite(grad_norm)) {  // the norm is global: every rank takes the same branch
+      trainables.update({lr, c.adam_beta1, c.adam_beta2, c.adam_epsilon, c.weight_decay}, step + 1);
       if (full) pass.weights_changed();
     } else {
       progress.message("step " + std::to_string(step + 1) + ": non-finite gradient norm, update skipped");
@@ -297,14 +347,14 @@ TrainReport run_training(const TrainConfig& c) {
       write = true;
     }
     if (!validation.empty() && ((c.eval_steps > 0 && state.step % c.eval_steps == 0) || last)) {
-      const double eval_loss = evaluate(pass, validation, bo);
+      const double eval_loss = evaluate(pass, validation, bo, comm);
       state.eval_loss.push_back({state.step, eval_loss});
       record.eval_loss = eval_loss;
       report.eval_loss_after = eval_loss;
       progress.message("step " + std::to_string(state.step) + ": eval loss " + std::to_string(eval_loss));
       write = true;
     }
-    if (write) metrics.write(record);
+    if (write && metrics) metrics->write(record);
     if ((c.save_steps > 0 && state.step % c.save_steps == 0) || last) save();
   }
   progress.finish();
@@ -313,31 +363,46 @@ TrainReport run_training(const TrainConfig& c) {
   // Artifacts the ecosystem reads.
   if (lora) {
     report.adapter_dir = c.output_dir + "/adapter";
-    write_peft_adapter(report.adapter_dir, *lora, model->config, c.base_model);
-    write_gguf_lora(c.output_dir + "/adapter.gguf", *lora, model->config, model->name);
+    if (root) {
+      write_peft_adapter(report.adapter_dir, *lora, model->config, c.base_model);
+      write_gguf_lora(c.output_dir + "/adapter.gguf", *lora, model->config, model->name);
+    }
   } else {
-    export_hf(*model, c.output_dir + "/model", ExportDtype::BF16);
+    trainables.gather_all_weights();  // ZeRO-3: the blocks' shards, collectively
+    if (root) export_hf(*model, c.output_dir + "/model", ExportDtype::BF16);
+    trainables.release_all_weights();
   }
-  write_loss_plot(c.output_dir + "/loss.svg", state.train_loss, state.eval_loss);
+  if (root) write_loss_plot(c.output_dir + "/loss.svg", state.train_loss, state.eval_loss);
 
   const double run_seconds = seconds_since(train_start);
   report.tokens = state.tokens;
   report.tokens_per_second = static_cast<double>(state.tokens - tokens_before) / std::max(run_seconds, 1e-9);
   report.wall_seconds = seconds_since(wall_start);
-  report.peak_rss_bytes = peak_rss_bytes();
-  char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "trained %lld steps: loss %.4f -> %.4f%s\ntrainable parameters %lld (%.3f%% of %lld)\n"
-                "throughput %.0f tokens/s, peak RSS %s, wall time %.1f s\noutputs in %s\n",
-                static_cast<long long>(report.steps), report.first_loss, report.last_loss,
-                report.eval_loss_after >= 0
-                    ? (", eval loss " + std::to_string(report.eval_loss_before) + " -> " + std::to_string(report.eval_loss_after)).c_str()
-                    : "",
-                static_cast<long long>(report.trainable_parameters),
-                100.0 * static_cast<double>(report.trainable_parameters) / static_cast<double>(report.total_parameters),
-                static_cast<long long>(report.total_parameters), report.tokens_per_second,
-                human_bytes(static_cast<double>(report.peak_rss_bytes)).c_str(), report.wall_seconds, c.output_dir.c_str());
-  report.summary_text = buf + self_check_text(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
+  // Every rank's peak; the summary reports the largest (what each machine must have).
+  int64_t peak = peak_rss_bytes();
+  comm.all_reduce_max(std::span<int64_t>(&peak, 1));
+  report.peak_rss_bytes = peak;
+  report.ranks = ranks;
+  report.comm_seconds = comm.seconds - comm_seconds_before;
+  report.comm_bytes = comm.bytes_sent - comm_bytes_before;
+  if (!root) return report;
+  std::string text = printf_str(
+      "trained %lld steps: loss %.4f -> %.4f%s\ntrainable parameters %lld (%.3f%% of %lld)\n"
+      "throughput %.0f tokens/s, peak RSS %s%s, wall time %.1f s\n",
+      static_cast<long long>(report.steps), report.first_loss, report.last_loss,
+      report.eval_loss_after >= 0
+          ? (", eval loss " + std::to_string(report.eval_loss_before) + " -> " + std::to_string(report.eval_loss_after)).c_str()
+          : "",
+      static_cast<long long>(report.trainable_parameters),
+      100.0 * static_cast<double>(report.trainable_parameters) / static_cast<double>(report.total_parameters),
+      static_cast<long long>(report.total_parameters), report.tokens_per_second,
+      human_bytes(static_cast<double>(report.peak_rss_bytes)).c_str(), comm.distributed() ? " (largest rank)" : "",
+      report.wall_seconds);
+  if (comm.distributed())
+    text += printf_str("data parallel: %d ranks, ZeRO stage %lld, communication %.1f s of the run (rank 0), %.1f MB sent by rank 0\n",
+                          ranks, static_cast<long long>(c.zero_stage), report.comm_seconds, report.comm_bytes / 1e6);
+  text += "outputs in " + c.output_dir + "\n";
+  report.summary_text = text + self_check_text(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
   nlohmann::ordered_json j;
   j["steps"] = report.steps;
   j["first_loss"] = report.first_loss;
@@ -353,6 +418,10 @@ TrainReport run_training(const TrainConfig& c) {
   j["peak_rss_bytes"] = report.peak_rss_bytes;
   j["wall_seconds"] = report.wall_seconds;
   j["precision"] = precision_name(precision);
+  j["ranks"] = ranks;
+  j["zero_stage"] = c.zero_stage;
+  j["communication_seconds"] = report.comm_seconds;
+  j["communication_bytes"] = report.comm_bytes;
   j["plan"] = self_check_json(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
   write_file_atomically(c.output_dir + "/summary.json", j.dump(2) + "\n");
   return report;

@@ -18,7 +18,10 @@ struct TrainReport {
   int64_t tokens = 0;                // training tokens processed (this run and any resumed part)
   double tokens_per_second = 0;      // over this process's training time
   double wall_seconds = 0;
-  int64_t peak_rss_bytes = 0;
+  int64_t peak_rss_bytes = 0;        // the largest of every rank's
+  int ranks = 1;                     // data-parallel processes
+  double comm_seconds = 0;           // in collectives, this rank, this run
+  double comm_bytes = 0;             // payload this rank contributed to collectives
   std::string output_dir;
   std::string adapter_dir;           // PEFT folder (LoRA), or "" for full fine-tuning
   std::string summary_text;          // what was printed at the end

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "dist/communicator.h"
 
 namespace {
 
@@ -35,6 +36,15 @@ void usage(FILE* out) {
   for (const auto& [name, c] : commands()) std::fprintf(out, "  %-12s %s\n", name.c_str(), c.summary);
 }
 
+// One line naming the command (and the rank, in a distributed job), then the exit code; a rank of a
+// distributed job ends the whole job, so the other ranks do not wait for it forever.
+int fail_job(const char* command, const char* kind, const char* what, int code) {
+  std::fprintf(stderr, "frugal %s: %s%s: %s\n", command, kind, frugal::rank_label_if_distributed().c_str(), what);
+  std::fflush(stderr);
+  frugal::abort_job_if_distributed(code);
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,13 +61,10 @@ int main(int argc, char** argv) {
   try {
     return it->second.run(frugal::cli::Args(argv + 2, argv + argc));
   } catch (const frugal::Error& e) {
-    std::fprintf(stderr, "frugal %s: error: %s\n", argv[1], e.what());
-    return 1;
+    return fail_job(argv[1], "error", e.what(), 1);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "frugal %s: error: out of memory\n", argv[1]);
-    return 1;
+    return fail_job(argv[1], "error", "out of memory", 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "frugal %s: internal error: %s\n", argv[1], e.what());
-    return 3;
+    return fail_job(argv[1], "internal error", e.what(), 3);
   }
 }
