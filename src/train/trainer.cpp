@@ -184,8 +184,10 @@ TrainReport run_training(const TrainConfig& c) {
   BatchingOptions bo = rank_bo;
   bo.micro_batch_size = c.micro_batch_size * ranks;
   BatchStream stream(train, bo);
-  // Every rank must see the same data, or the shards would not add up to the global batch.
-  const uint64_t data_fingerprint = batching_fingerprint(train, rank_bo);
+  // Every rank must see the same data, or the shards would not add up to the global batch. The
+  // global stream's fingerprint goes into checkpoints: another world size with the same global
+  // micro-batch (ranks x micro_batch_size) resumes at exactly the same place in the data.
+  const uint64_t data_fingerprint = stream.fingerprint();
   if (comm.distributed()) {
     int64_t fp[2] = {static_cast<int64_t>(data_fingerprint), -static_cast<int64_t>(data_fingerprint)};
     comm.all_reduce_max(std::span<int64_t>(fp, 2));
@@ -225,7 +227,8 @@ TrainReport run_training(const TrainConfig& c) {
       say("resumed from " + dir + " at step " + std::to_string(state.step));
       if (state.world_size != ranks)
         say("the checkpoint was written by " + std::to_string(state.world_size) + " rank(s), this run has " +
-            std::to_string(ranks) + ": from here the data order differs from an uninterrupted run");
+            std::to_string(ranks) + "; the global micro-batch (" + std::to_string(bo.micro_batch_size) +
+            " rows) is the same, so the data continues where it stopped");
       state.world_size = ranks;
       resumed[0] = state.step;
       resumed[1] = state.tokens;

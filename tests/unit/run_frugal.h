@@ -1,6 +1,7 @@
 // Runs the frugal binary as a user would and captures stdout, stderr and the exit code.
 #pragma once
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -16,11 +17,12 @@ struct RunResult {
   std::string out, err;
 };
 
-// `args` is appended to the binary path as-is (the caller quotes what needs quoting).
-inline RunResult run_frugal(const std::string& args) {
+// A shell command line, run as-is (the caller quotes what needs quoting).
+inline RunResult run_command(const std::string& command) {
   static int counter = 0;
-  const std::string err_path = std::string(::testing::TempDir()) + "frugal_stderr_" + std::to_string(counter++);
-  const std::string cmd = frugal_binary() + " " + args + " 2>" + err_path + " </dev/null";
+  const std::string err_path = std::string(::testing::TempDir()) + "frugal_stderr_" + std::to_string(::getpid()) + "_" +
+                               std::to_string(counter++);  // tests run in parallel processes
+  const std::string cmd = command + " 2>" + err_path + " </dev/null";
   RunResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -32,5 +34,8 @@ inline RunResult run_frugal(const std::string& args) {
   r.err = read_file(err_path);
   return r;
 }
+
+// `args` is appended to the binary path as-is.
+inline RunResult run_frugal(const std::string& args) { return run_command(frugal_binary() + " " + args); }
 
 }  // namespace frugal::test
