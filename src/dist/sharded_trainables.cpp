@@ -1,5 +1,7 @@
 #include "dist/sharded_trainables.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -32,9 +34,8 @@ ShardedTrainables::ShardedTrainables(std::vector<TrainableTensor> tensors, Commu
     layers = std::max(layers, t.layer + 1);
     entries_.push_back(e);
   }
-  m_.assign(state, 0.0f);
-  v_.assign(state, 0.0f);
-  if (stage_ >= 2) grad_shard_.assign(state, 0.0f);
+  // The whole weights and gradients that become shards are released before the shards' state is
+  // allocated, so the two never add up.
   value_shard_.resize(value_shards);
   by_layer_.resize(static_cast<size_t>(layers));
   for (size_t i = 0; i < entries_.size(); ++i) {
@@ -51,6 +52,11 @@ ShardedTrainables::ShardedTrainables(std::vector<TrainableTensor> tensors, Commu
       e.gathered = false;
     }
   }
+  // The model's matrices came from the heap; hand the pages just freed back to the system.
+  if (wants_hooks()) malloc_trim(0);
+  m_.assign(state, 0.0f);
+  v_.assign(state, 0.0f);
+  if (stage_ >= 2) grad_shard_.assign(state, 0.0f);
 }
 
 bool ShardedTrainables::wants_hooks() const {
@@ -80,11 +86,36 @@ void ShardedTrainables::micro_batch_done() {
   }
 }
 
+std::vector<float> ShardedTrainables::take_spare(size_t count) {
+  for (size_t i = 0; i < spare_.size(); ++i)
+    if (spare_[i].capacity() >= count) {
+      std::vector<float> v = std::move(spare_[i]);
+      spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
+      v.resize(count);
+      return v;
+    }
+  return std::vector<float>(count);
+}
+
+void ShardedTrainables::put_spare(std::vector<float>& v) {
+  if (v.capacity() == 0) return;
+  spare_.push_back(std::move(v));
+  v = std::vector<float>();
+}
+
+void ShardedTrainables::acquire_gradients(int64_t layer) {
+  for (size_t i : by_layer_[static_cast<size_t>(layer)]) {
+    std::vector<float>& g = entries_[i].t.grad_matrix->data;
+    if (g.empty()) g = take_spare(entries_[i].t.count);
+    std::fill(g.begin(), g.end(), 0.0f);
+  }
+}
+
 void ShardedTrainables::gradients_ready(int64_t layer) {
   if (stage_ < 2) return;
   for (size_t i : by_layer_[static_cast<size_t>(layer)]) {
     reduce_scatter_into_shard(entries_[i]);
-    free_storage(entries_[i].t.grad_matrix->data);
+    put_spare(entries_[i].t.grad_matrix->data);
   }
 }
 
@@ -137,31 +168,40 @@ void ShardedTrainables::update(const AdamWHyper& hyper, int64_t step) {
     if (!(e.layerwise && stage_ == 3)) comm_.all_gather(std::span<float>(e.t.values, e.t.count));
 }
 
-ShardedTrainables::Whole ShardedTrainables::gather(std::vector<float>& values, std::vector<float>& m,
-                                                   std::vector<float>& v) {
+void ShardedTrainables::stream(TrainableArray array, const TrainableSink* sink) {
   const bool root = comm_.is_root();
-  const bool whole_moments = stage_ == 0;  // m_ and v_ are already every tensor's, in order
-  values.assign(root ? count_ : 0, 0.0f);
-  if (!whole_moments)
-    for (std::vector<float>* a : {&m, &v}) a->assign(root ? count_ : 0, 0.0f);
-  size_t at = 0;
   for (Entry& e : entries_) {
     const size_t n = e.t.count;
-    if (e.layerwise && stage_ == 3) {
-      comm_.gather_to_root(std::span<const float>(value_shard_.data() + e.shard_at, e.shard.size()),
-                           root ? std::span<float>(values.data() + at, n) : std::span<float>(), n);
-    } else if (root) {
-      std::copy(e.t.values, e.t.values + n, values.begin() + static_cast<std::ptrdiff_t>(at));
+    std::span<const float> mine;  // this rank's part when it is a shard; empty when held whole
+    const float* whole = nullptr;
+    if (array == TrainableArray::Values) {
+      if (e.layerwise && stage_ == 3)
+        mine = {value_shard_.data() + e.shard_at, e.shard.size()};
+      else
+        whole = e.t.values;
+    } else {
+      const std::vector<float>& state = array == TrainableArray::ExpAvg ? m_ : v_;
+      if (stage_ == 0)
+        whole = state.data() + e.state_at;
+      else
+        mine = {state.data() + e.state_at, e.shard.size()};
     }
-    if (!whole_moments)
-      for (auto [state, out] : {std::pair{&m_, &m}, std::pair{&v_, &v}})
-        comm_.gather_to_root(std::span<const float>(state->data() + e.state_at, e.shard.size()),
-                             root ? std::span<float>(out->data() + at, n) : std::span<float>(), n);
-    at += n;
+    if (whole) {
+      if (root && sink) (*sink)(std::span<const float>(whole, n));
+      continue;
+    }
+    if (root) gather_buffer_.resize(n);
+    comm_.gather_to_root(mine, root ? std::span<float>(gather_buffer_.data(), n) : std::span<float>(), n);
+    if (root && sink) (*sink)(std::span<const float>(gather_buffer_.data(), n));
   }
-  if (!root) return {};
-  if (whole_moments) return {values, m_, v_};
-  return {values, m, v};
+  if (root) free_storage(gather_buffer_);
+}
+
+void ShardedTrainables::release_optimizer_state() {
+  free_storage(m_);
+  free_storage(v_);
+  free_storage(grad_shard_);
+  free_storage(reduce_buffer_);
 }
 
 void ShardedTrainables::scatter(std::vector<float>& values, std::vector<float>& m, std::vector<float>& v) {
@@ -192,7 +232,7 @@ void ShardedTrainables::acquire_weights(int64_t layer) {
     Entry& e = entries_[i];
     if (e.gathered) continue;
     Matrix& w = *e.t.value_matrix;
-    w.data.resize(e.t.count);
+    w.data = take_spare(e.t.count);
     std::copy(value_shard_.begin() + static_cast<std::ptrdiff_t>(e.shard_at),
               value_shard_.begin() + static_cast<std::ptrdiff_t>(e.shard_at + e.shard.size()),
               w.data.begin() + static_cast<std::ptrdiff_t>(e.shard.begin));
@@ -206,7 +246,7 @@ void ShardedTrainables::release_weights(int64_t layer) {
   if (stage_ != 3) return;
   for (size_t i : by_layer_[static_cast<size_t>(layer)]) {
     Entry& e = entries_[i];
-    free_storage(e.t.value_matrix->data);
+    put_spare(e.t.value_matrix->data);
     free_storage(e.t.value_matrix->bf16);
     e.gathered = false;
   }

@@ -19,6 +19,7 @@
 #include "dist/communicator.h"
 #include "model/training_pass.h"
 #include "model/weights.h"
+#include "train/checkpoint.h"
 #include "train/optimizer.h"
 
 namespace frugal {
@@ -51,14 +52,14 @@ class ShardedTrainables final : public LayerParameterHooks {
   // AdamW on this rank's shard, then the values every rank needs are all-gathered.
   void update(const AdamWHyper& hyper, int64_t step);
 
-  // Checkpoints: the whole values and moments in tensor order, on the root (other ranks get empty
-  // spans); copied into the vectors where this rank does not already hold them whole ...
-  struct Whole {
-    std::span<const float> values, m, v;
-  };
-  Whole gather(std::vector<float>& values, std::vector<float>& m, std::vector<float>& v);
+  // Checkpoints: one whole array in tensor order, handed to the root's `sink` tensor by tensor
+  // (shards gathered one tensor at a time, so the root never holds a whole sharded array). Collective:
+  // every rank calls it for the same arrays in the same order; other ranks pass a null sink ...
+  void stream(TrainableArray array, const TrainableSink* sink);
   // ... and spread back: every rank passes arrays of count() floats, read on the root only.
   void scatter(std::vector<float>& values, std::vector<float>& m, std::vector<float>& v);
+  // After the last save: the moments and gradient shards are not needed any more.
+  void release_optimizer_state();
   // ZeRO-3: every block gathered (for writing the model at the end) / freed again.
   void gather_all_weights();
   void release_all_weights();
@@ -66,6 +67,7 @@ class ShardedTrainables final : public LayerParameterHooks {
   // LayerParameterHooks (installed on the pass for stages 2 and 3 of full fine-tuning).
   void acquire_weights(int64_t layer) override;
   void release_weights(int64_t layer) override;
+  void acquire_gradients(int64_t layer) override;
   void gradients_ready(int64_t layer) override;
   bool wants_hooks() const;
 
@@ -95,7 +97,14 @@ class ShardedTrainables final : public LayerParameterHooks {
   std::vector<float> grad_shard_;         // stage >= 2: summed gradients of this rank's shards
   std::vector<float> value_shard_;        // stage 3: the block weights' shards (master copy)
   std::vector<float> reduce_buffer_;      // one shard, for reduce-scatter before accumulating
+  std::vector<float> gather_buffer_;      // root: one tensor, gathered for a checkpoint
   std::vector<std::vector<size_t>> by_layer_;  // entries of each block's linear weights
+  // Storage of the blocks' weights and gradients while not in use: every block has the same shapes,
+  // so one block's worth of buffers moves from block to block instead of being freed and allocated
+  // again (which would leave freed memory resident in the allocator and churn page faults).
+  std::vector<std::vector<float>> spare_;
+  std::vector<float> take_spare(size_t count);
+  void put_spare(std::vector<float>& v);
 };
 
 }  // namespace frugal

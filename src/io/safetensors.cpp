@@ -287,20 +287,19 @@ std::vector<float> to_f32(const SafetensorsTensor& tensor) {
   return out;
 }
 
-void write_safetensors(const std::string& path, const std::vector<SafetensorsWriteTensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+SafetensorsStreamWriter::SafetensorsStreamWriter(const std::string& path,
+                                                 const std::vector<SafetensorsWriteTensor>& tensors,
+                                                 const std::map<std::string, std::string>& metadata,
+                                                 std::function<void(const void*, size_t)> observe)
+    : path_(path), observe_(std::move(observe)) {
   std::vector<const SafetensorsWriteTensor*> order;
   std::set<std::string_view> names;
   for (const SafetensorsWriteTensor& t : tensors) {
     const std::string where = tensor_where(t.name);
     if (t.name == "__metadata__") fail(path, where, "the name is reserved for metadata");
     if (!names.insert(t.name).second) fail(path, where, "given twice");
-    const std::optional<uint64_t> nbytes = byte_count(t.shape, safe_dtype_size(t.dtype));
-    if (!nbytes) fail(path, where, "shape " + shape_str(t.shape) + " is negative or overflows");
-    if (*nbytes != t.bytes.size())
-      fail(path, where,
-           "shape " + shape_str(t.shape) + " of " + safe_dtype_name(t.dtype) + " needs " + std::to_string(*nbytes) +
-               " bytes, given " + std::to_string(t.bytes.size()));
+    if (!byte_count(t.shape, safe_dtype_size(t.dtype)))
+      fail(path, where, "shape " + shape_str(t.shape) + " is negative or overflows");
     order.push_back(&t);
   }
   // The reference writer's order: widest dtype first, so every tensor is aligned to its element size
@@ -314,14 +313,17 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsWri
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const SafetensorsWriteTensor* t : order) {
+    const uint64_t nbytes = *byte_count(t->shape, safe_dtype_size(t->dtype));
     nlohmann::ordered_json info = nlohmann::ordered_json::object();
     info["dtype"] = safe_dtype_name(t->dtype);
     info["shape"] = nlohmann::ordered_json::array();
     for (int64_t d : t->shape) info["shape"].push_back(d);
-    info["data_offsets"] = {offset, offset + t->bytes.size()};
-    offset += t->bytes.size();
+    info["data_offsets"] = {offset, offset + nbytes};
+    offset += nbytes;
     header[t->name] = std::move(info);
+    order_.push_back(t->name);
   }
+  data_bytes_ = offset;
   std::string text;
   try {
     text = header.dump();
@@ -330,11 +332,46 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsWri
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data buffer 8-byte aligned in the file
 
-  AtomicFileWriter out(path);
+  out_ = std::make_unique<AtomicFileWriter>(path);
   const uint64_t header_bytes = text.size();
-  out.write(&header_bytes, 8);  // x86-64 is little-endian, as the format requires
-  out.write(text.data(), text.size());
-  for (const SafetensorsWriteTensor* t : order) out.write(t->bytes.data(), t->bytes.size());
+  put(&header_bytes, 8);  // x86-64 is little-endian, as the format requires
+  put(text.data(), text.size());
+  header_end_ = out_->written();
+}
+
+SafetensorsStreamWriter::~SafetensorsStreamWriter() = default;
+
+void SafetensorsStreamWriter::put(const void* data, size_t n) {
+  out_->write(data, n);
+  if (observe_) observe_(data, n);
+}
+
+void SafetensorsStreamWriter::append(std::span<const uint8_t> bytes) {
+  if (out_->written() - header_end_ + bytes.size() > data_bytes_)
+    fail(path_, "", "internal: more tensor data than the header announced");
+  put(bytes.data(), bytes.size());
+}
+
+void SafetensorsStreamWriter::commit() {
+  if (out_->written() - header_end_ != data_bytes_)
+    fail(path_, "", "internal: " + std::to_string(out_->written() - header_end_) + " bytes of tensor data given, the header announced " +
+                        std::to_string(data_bytes_));
+  out_->commit();
+}
+
+void write_safetensors(const std::string& path, const std::vector<SafetensorsWriteTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  for (const SafetensorsWriteTensor& t : tensors) {
+    const std::optional<uint64_t> nbytes = byte_count(t.shape, safe_dtype_size(t.dtype));
+    if (nbytes && *nbytes != t.bytes.size())
+      fail(path, tensor_where(t.name),
+           "shape " + shape_str(t.shape) + " of " + safe_dtype_name(t.dtype) + " needs " + std::to_string(*nbytes) +
+               " bytes, given " + std::to_string(t.bytes.size()));
+  }
+  SafetensorsStreamWriter out(path, tensors, metadata);
+  for (const std::string& name : out.order())
+    for (const SafetensorsWriteTensor& t : tensors)
+      if (t.name == name) out.append(t.bytes);
   out.commit();
 }
 

@@ -3,6 +3,7 @@
 // the writer produces the same layout as the reference library (see shared/reference/ECOSYSTEM.md §3d).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 namespace frugal {
 
 class MappedFile;
+class AtomicFileWriter;
 
 // Byte-sized safetensors dtypes, declared in the reference library's order: its writer sorts tensors
 // by this order (descending), so the enum value is also the layout rank. Sub-byte F4 / F6 are not read.
@@ -91,5 +93,29 @@ struct SafetensorsWriteTensor {
 // through `path + ".tmp"`, fsync and rename, so a crash never leaves a half-written file at `path`.
 void write_safetensors(const std::string& path, const std::vector<SafetensorsWriteTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// The same file written piece by piece, for data too large to hold whole (checkpoints gathered from
+// several ranks): the header is fixed from the tensors' names, dtypes and shapes (their `bytes` are
+// not read), then the data is appended in order() in pieces of any size; commit() checks that every
+// announced byte came and puts the file in place. `observe`, when set, sees every byte written
+// (header included), e.g. to checksum the file without reading it back.
+class SafetensorsStreamWriter {
+ public:
+  SafetensorsStreamWriter(const std::string& path, const std::vector<SafetensorsWriteTensor>& tensors,
+                          const std::map<std::string, std::string>& metadata = {},
+                          std::function<void(const void*, size_t)> observe = nullptr);
+  ~SafetensorsStreamWriter();
+  const std::vector<std::string>& order() const { return order_; }  // tensor names in file order
+  void append(std::span<const uint8_t> bytes);
+  void commit();
+
+ private:
+  void put(const void* data, size_t n);
+  std::string path_;
+  std::function<void(const void*, size_t)> observe_;
+  std::unique_ptr<AtomicFileWriter> out_;
+  std::vector<std::string> order_;
+  uint64_t data_bytes_ = 0, header_end_ = 0;
+};
 
 }  // namespace frugal

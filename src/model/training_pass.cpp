@@ -273,7 +273,10 @@ CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss
     acquire(l);
     if (options_.gradient_checkpointing)  // same forward code, same dropout key: same activations
       layer_forward(l, layer_inputs_[l].data(), tmp_.data(), a, batch, true, key);
-    ensure_layer_grads(l);
+    if (hooks_ && options_.full_finetune)
+      hooks_->acquire_gradients(l);
+    else
+      ensure_layer_grads(l);
     layer_backward(l, dx_.data(), a, batch, key);
     release(l);
     if (hooks_ && options_.full_finetune) hooks_->gradients_ready(l);

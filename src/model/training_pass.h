@@ -33,7 +33,10 @@ class LayerParameterHooks {
   virtual ~LayerParameterHooks() = default;
   virtual void acquire_weights(int64_t layer) = 0;  // block `layer`'s weights are in the model on return
   virtual void release_weights(int64_t layer) = 0;  // the pass is done with them for now
-  virtual void gradients_ready(int64_t layer) = 0;  // full fine-tuning: block `layer`'s gradients of this micro-batch are complete
+  // Full fine-tuning: block `layer`'s gradient matrices must be allocated and zero on return (before
+  // its backward), and are complete for this micro-batch at gradients_ready.
+  virtual void acquire_gradients(int64_t layer) = 0;
+  virtual void gradients_ready(int64_t layer) = 0;
 };
 
 class TrainingPass {

@@ -13,8 +13,9 @@ namespace {
 constexpr double kF32 = 4, kBf16 = 2;
 
 void note_unmodelled(const PlanInputs& in, MemoryBreakdown& m) {
-  if (in.ranks > 1 || in.zero_stage > 0)
-    m.notes.push_back("frugal has no data parallelism yet: ranks and ZeRO are ignored (one process)");
+  if (in.ranks <= 1 && in.zero_stage > 0) m.notes.push_back("one rank: ZeRO shards nothing");
+  if (in.zero_stage == 3 && in.uses_lora())
+    m.notes.push_back("frugal's ZeRO-3 shards full fine-tuning's weights only (LoRA runs use stages 0-2)");
   if (in.method != Method::Inference && in.optimizer != Optimizer::AdamW)
     m.notes.push_back("frugal implements AdamW only: " + optimizer_name(in.optimizer) + " state is what it would need");
   if (in.gradient_dtype != Dtype::F32) m.notes.push_back("frugal keeps gradients in fp32: --grad-dtype is ignored");
@@ -44,6 +45,13 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
   const double projections = L * static_cast<double>(block_linear_parameters(c));
   const bool qlora = in.method == Method::Qlora;
   const bool bf16 = in.mixed_precision;
+  // Data parallelism (src/dist/sharded_trainables.h), per rank; the root rank, which also gathers
+  // checkpoints, is the one planned.
+  const double S = static_cast<double>(std::max<int64_t>(in.ranks, 1));
+  const int stage = in.ranks > 1 ? in.zero_stage : 0;
+  const bool full = in.method == Method::Full;
+  const bool zero3 = stage == 3 && full;
+  const double block = projections / std::max(L, 1.0);  // one block's projections
 
   // Model: LlamaWeights (fp32) and the bf16 copies prepare_bf16 makes for the fast path.
   if (qlora) {
@@ -51,11 +59,15 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
     m.items.push_back({"weights", projections * bits / 8 + (P - projections) * kF32,
                        count_str(projections) + " projections x " + bits_str(bits) + " + " +
                            count_str(P - projections) + " embeddings/norms x 4 B"});
+  } else if (zero3) {
+    m.items.push_back({"weights", (P - projections + projections / S + block) * kF32,
+                       count_str(P - projections) + " embeddings/norms + 1/" + count_str(S) + " of " +
+                           count_str(projections) + " projections + 1 gathered block, x 4 B (ZeRO-3)"});
   } else {
     m.items.push_back({"weights", P * kF32, count_str(P) + " x 4 B (LlamaWeights, fp32)"});
   }
   if (bf16) {
-    const double copied = qlora ? head : projections + head;
+    const double copied = qlora ? head : zero3 ? head + block : projections + head;
     m.items.push_back({"weights bf16 copies", copied * kBf16,
                        count_str(copied) + (qlora ? " (output head)" : " (projections + output head)") + " x 2 B"});
   }
@@ -68,11 +80,24 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
   if (in.method != Method::Inference) {
     const double n = in.trainable_parameters();
     if (in.uses_lora()) m.items.push_back({"lora adapters", n * kF32, count_str(n) + " x 4 B (LoraAdapter::values)"});
-    m.items.push_back({"gradients", n * kF32,
-                       count_str(n) + " x 4 B (" + (in.uses_lora() ? "lora_grads" : "full_grads LlamaWeights") + ")"});
+    if (stage >= 2) {
+      // The pass's gradient buffers (full fine-tuning: a block's projections only between its
+      // backward and their reduce-scatter), the summed shard, and one shard-sized receive buffer.
+      const double local = full ? n - projections + block : n;
+      const double largest = full ? std::max({V * C, F * C, HD * C}) : n;
+      m.items.push_back({"gradients", (local + n / S + largest / S) * kF32,
+                         count_str(local) + " in the pass + 1/" + count_str(S) + " summed shard + 1/" + count_str(S) +
+                             " of the largest tensor (reduce-scatter buffer), x 4 B (ZeRO-" + std::to_string(stage) +
+                             ")"});
+    } else {
+      m.items.push_back({"gradients", n * kF32,
+                         count_str(n) + " x 4 B (" + (in.uses_lora() ? "lora_grads" : "full_grads LlamaWeights") + ")"});
+    }
     const double ob = optimizer_state_bytes_per_parameter(in.optimizer);
-    m.items.push_back({"optimizer state", n * ob,
-                       count_str(n) + " x " + bytes_str_per(ob) + " (" + optimizer_name(in.optimizer) + " moments)"});
+    const double state_share = stage >= 1 ? 1 / S : 1;
+    m.items.push_back({"optimizer state", n * ob * state_share,
+                       count_str(n) + " x " + bytes_str_per(ob) + " (" + optimizer_name(in.optimizer) + " moments)" +
+                           (stage >= 1 ? " / " + count_str(S) + " ranks" : "")});
   }
 
   // TrainingPass::ensure_buffers, for N = B*T tokens.
@@ -112,24 +137,38 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
     if (in.data_tokens > 0)
       m.items.push_back({"tokenized data", in.data_tokens * 8,
                          count_str(in.data_tokens) + " tokens x 8 B (Example tokens + labels)"});
-    // Saving, with every buffer above still allocated (the pass lives to the end of the run): the
-    // trainer gathers the trainable values into one array (kept from the first save on), and
-    // save_checkpoint maps the tensors file it just wrote (values + AdamW's two moments) to
-    // checksum it: those file pages count in RSS while mapped (clean page cache the kernel could
-    // reclaim, but VmHWM counts them). The artifacts written after it need less: full fine-tuning's
-    // HF export holds a bf16 copy of every weight (2 B/param), LoRA's a copy of the adapter.
+    // Saving, with every buffer above still allocated: the checkpoint streams the trainable arrays
+    // straight from where they live, checksummed as written; only a sharded array passes through one
+    // tensor-sized buffer on the root as it is gathered. After the last save the optimizer state and
+    // gradient shards are freed, then the artifacts are written: full fine-tuning's HF export holds a
+    // bf16 copy of every weight (2 B/param) and, under ZeRO-3, the gathered blocks; LoRA's a copy of
+    // the adapter.
     const double n = in.trainable_parameters();
-    m.items.push_back({"checkpoint copy", n * kF32, count_str(n) + " trainable values x 4 B, gathered for saving"});
-    const double mapped = 3 * n * kF32, exported = in.uses_lora() ? n * kF32 : P * kBf16;
-    m.items.push_back({"checkpoint checksum", std::max(mapped, exported),
-                       "tensors file (values + 2 moments) x 4 B mapped to checksum it; the export after it needs " +
-                           gb_str(exported)});
+    const bool sharded = stage >= 1;
+    const double largest_tensor = full ? std::max({V * C, F * C, HD * C}) : n;
+    const double gather_buffer = sharded ? largest_tensor * kF32 : 0;
+    const double freed = n * optimizer_state_bytes_per_parameter(in.optimizer) * (sharded ? 1 / S : 1) +
+                         (stage >= 2 ? (n + (full ? std::max({V * C, F * C, HD * C}) : n)) / S * kF32 : 0);
+    const double exported = (full ? P * kBf16 + (zero3 ? projections * (1 - 1 / S) * kF32 : 0) : n * kF32) - freed;
+    m.items.push_back({"checkpoint and export", std::max({gather_buffer, exported, 0.0}),
+                       sharded ? "one tensor gathered on the root while saving (" + gb_str(gather_buffer) +
+                                     "), or the export after the last save"
+                               : "the export after the last save, beyond the freed optimizer state (" +
+                                     gb_str(std::max(exported, 0.0)) + ")"});
   } else {
     // InferenceSession: fp32 K/V caches per layer for the whole context, logits of the last position.
     m.items.push_back({"kv cache", kv_cache_bytes(c, in.seq_len, in.micro_batch, 4), "2 L s b KVH D x 4 B (fp32)"});
     m.items.push_back({"logits and loss", static_cast<double>(in.micro_batch) * V * kF32, "b V x 4 B"});
   }
   m.items.push_back({"fixed overhead", kFrugalFixedOverheadBytes, "process, libraries, OpenMP, oneDNN (measured)"});
+  if (S > 1 && in.method != Method::Inference) {
+    // Open MPI's all-reduce (ring) and reduce-scatter work through a scratch copy of about one
+    // rank's share of the message: measured 55-65 MB above the buffers listed for SmolLM2's
+    // 28M-value embedding over 2 ranks.
+    const double largest = full ? std::max({V * C, F * C, HD * C}) : in.trainable_parameters();
+    m.items.push_back({"mpi", kFrugalMpiOverheadBytes + largest / S * kF32,
+                       "Open MPI per rank (measured) + a share of the largest gradient tensor in collectives"});
+  }
 
   // While loading, the model file is mapped and read in full next to the fp32 weights being filled.
   if (in.source_file_bytes > 0)

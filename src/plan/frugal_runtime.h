@@ -9,8 +9,10 @@
 //  - src/kernels/cross_entropy.cpp: 256-row chunks of [rows, V] fp32 logits;
 //    src/kernels/matmul_onednn.cpp: the bf16 rounding buffer of matmul inputs;
 //  - the LoRA arena (values, gradients) and AdamW's two fp32 moments;
-//  - src/train/trainer.cpp and checkpoint.cpp when saving: the gathered trainable values and the
-//    checkpoint's tensors file, mapped to checksum it;
+//  - src/train/trainer.cpp and checkpoint.cpp when saving (arrays streamed to disk; sharded ones
+//    through a tensor-sized buffer) and exporting (a bf16 copy of the model for full fine-tuning);
+//  - src/dist/sharded_trainables.cpp under data parallelism: the root rank of `ranks`, with ZeRO's
+//    shards of moments (1+), gradients (2+) and block weights (3, one block gathered at a time);
 //  - a fixed overhead for the process, its libraries, OpenMP and oneDNN, measured.
 // It is distinct from the lecture's generic model (memory_model.h): update it whenever those files
 // change what they allocate.
@@ -29,6 +31,9 @@ namespace frugal {
 // 2 x 256 tokens: 31.8 MB measured, 17.0 MB of buffers). The profile predicts each within 1%.
 constexpr double kFrugalFixedOverheadBytes = 14.5e6;
 constexpr double kFrugalTokenizerBytesPerToken = 390;
+// What a rank of a data-parallel run adds (Open MPI's libraries, shared-memory transport, daemon
+// connection): measured as the difference between 1 and 2 ranks of the same stories260K run.
+constexpr double kFrugalMpiOverheadBytes = 9e6;
 // Rows of logits the chunked cross-entropy materialises at once (its default chunk_rows).
 constexpr int64_t kFrugalCrossEntropyChunkRows = 256;
 
@@ -39,8 +44,8 @@ constexpr int64_t kFrugalCrossEntropyChunkRows = 256;
 constexpr double kFrugalF32FlopsPerThread = 130e9;
 constexpr double kFrugalBf16FlopsPerThread = 170e9;
 
-// Needs the model's dimensions. Settings frugal does not implement (ZeRO, optimizers other than
-// AdamW, gradients in 16 bits, a 16-bit frozen base) are noted, not modelled.
+// Needs the model's dimensions. Settings frugal does not implement (optimizers other than AdamW,
+// gradients in 16 bits, a 16-bit frozen base) are noted, not modelled.
 MemoryBreakdown frugal_runtime_memory(const PlanInputs& inputs);
 
 // Tokens/s of frugal's training run with `threads` threads: compute_model.h's FLOPs per token at the

@@ -252,13 +252,28 @@ void set_checkpoint_stage_hook(void (*hook)(const char* stage)) {
 }
 
 
-void save_checkpoint(const std::string& dir_in, const TrainerState& state, std::span<const float> values,
-                     std::span<const float> m, std::span<const float> v) {
-  const std::string dir = strip_slashes(dir_in);
+namespace {
+// The source of whole, in-memory arrays.
+TrainableSource whole_arrays(const std::string& dir, std::span<const float> values, std::span<const float> m,
+                             std::span<const float> v) {
   if (m.size() != values.size() || v.size() != values.size())
-    fail(dir, "",
+    fail(strip_slashes(dir), "",
          "internal: AdamW moments (" + std::to_string(m.size()) + ", " + std::to_string(v.size()) +
              " values) do not match the trainable values (" + std::to_string(values.size()) + ")");
+  return [=](TrainableArray array, const TrainableSink& sink) {
+    sink(array == TrainableArray::Values ? values : array == TrainableArray::ExpAvg ? m : v);
+  };
+}
+}  // namespace
+
+void save_checkpoint(const std::string& dir, const TrainerState& state, std::span<const float> values,
+                     std::span<const float> m, std::span<const float> v) {
+  save_checkpoint(dir, state, values.size(), whole_arrays(dir, values, m, v));
+}
+
+void save_checkpoint(const std::string& dir_in, const TrainerState& state, size_t count,
+                     const TrainableSource& source) {
+  const std::string dir = strip_slashes(dir_in);
   const std::string parent = parent_of(dir);
   const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
@@ -276,15 +291,26 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, std::
     }
   } cleanup{tmp};
 
-  auto bytes = [](std::span<const float> s) {
-    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size_bytes());
-  };
-  const std::vector<int64_t> shape{static_cast<int64_t>(values.size())};
-  write_safetensors(tmp + "/" + kTensorsFile,
-                    {{"values", SafeDtype::F32, shape, bytes(values)},
-                     {"exp_avg", SafeDtype::F32, shape, bytes(m)},
-                     {"exp_avg_sq", SafeDtype::F32, shape, bytes(v)}},
-                    {{"format", kFormat}, {"step", std::to_string(state.step)}});
+  const std::vector<int64_t> shape{static_cast<int64_t>(count)};
+  const char* names[] = {"exp_avg", "exp_avg_sq", "values"};  // kCheckpointArrayOrder
+  uint32_t tensors_crc = 0;  // of the bytes as they go to disk, so nothing is read back
+  SafetensorsStreamWriter out(tmp + "/" + kTensorsFile,
+                              {{names[0], SafeDtype::F32, shape, {}},
+                               {names[1], SafeDtype::F32, shape, {}},
+                               {names[2], SafeDtype::F32, shape, {}}},
+                              {{"format", kFormat}, {"step", std::to_string(state.step)}},
+                              [&](const void* p, size_t n) { tensors_crc = crc32c(p, n, tensors_crc); });
+  for (size_t i = 0; i < 3; ++i) {
+    if (out.order()[i] != names[i]) fail(tmp, "", "internal: the tensors file orders its arrays differently");
+    size_t given = 0;
+    source(kCheckpointArrayOrder[i], [&](std::span<const float> piece) {
+      given += piece.size();
+      out.append(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), piece.size_bytes()));
+    });
+    if (given != count)
+      fail(tmp, names[i], "internal: " + std::to_string(given) + " values given, " + std::to_string(count) + " expected");
+  }
+  out.commit();
   write_file_durable(tmp + "/" + kConfigFile, state.config_yaml);
 
   Json j;
@@ -298,14 +324,18 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, std::
   j["world_size"] = state.world_size;
   j["rng_state"] = state.rng_state;
   j["layout"] = state.layout;
-  j["trainable_count"] = values.size();
-  // Checksums of the bytes as they are on disk (read back), so what we verify later is what we wrote.
+  j["trainable_count"] = count;
+  // Sizes as they are on disk; checksums of the bytes written (the tensors file's as it was streamed,
+  // so it is never mapped back in: that would cost its size in resident memory).
   Json files = Json::object();
   for (const char* name : {kTensorsFile, kConfigFile}) {
     const std::string path = tmp + "/" + name;
     const uint64_t size = fs::file_size(path, ec);
     if (ec) fail(path, "", "cannot stat the file just written: " + ec.message());
-    files[name] = {{"bytes", size}, {"crc32c", hex32(file_crc32c(path))}};
+    const uint32_t crc = name == std::string_view(kTensorsFile)
+                             ? tensors_crc
+                             : crc32c(state.config_yaml.data(), state.config_yaml.size());
+    files[name] = {{"bytes", size}, {"crc32c", hex32(crc)}};
   }
   j["files"] = files;
   j["train_loss"] = loss_json(state.train_loss);
@@ -334,9 +364,15 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, std::
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state,
                                      std::span<const float> values, std::span<const float> m, std::span<const float> v,
                                      int64_t save_total_limit) {
+  return save_training_checkpoint(output_dir, state, values.size(), whole_arrays(output_dir, values, m, v),
+                                  save_total_limit);
+}
+
+std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
+                                     const TrainableSource& source, int64_t save_total_limit) {
   const std::string name = "checkpoint-" + std::to_string(state.step);
   const std::string dir = strip_slashes(output_dir) + "/" + name;
-  save_checkpoint(dir, state, values, m, v);
+  save_checkpoint(dir, state, count, source);
   write_file_atomically(strip_slashes(output_dir) + "/" + kLatestFile, name + "\n");
   stage("latest");
   prune_checkpoints(strip_slashes(output_dir), save_total_limit, name);

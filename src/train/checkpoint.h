@@ -11,6 +11,7 @@
 #pragma once
 #include "core/atomic_file.h"
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,7 +37,20 @@ struct TrainerState {
   int64_t world_size = 1;   // data-parallel ranks of the run that wrote it (sets what data_position means)
 };
 
-// Writes the checkpoint folder `dir` atomically (see above); values, m and v have the same length.
+// The trainable arrays of a checkpoint, and the order its tensors file stores them in.
+enum class TrainableArray { ExpAvg, ExpAvgSq, Values };
+inline constexpr TrainableArray kCheckpointArrayOrder[] = {TrainableArray::ExpAvg, TrainableArray::ExpAvgSq,
+                                                          TrainableArray::Values};
+// Hands save_checkpoint one array's floats, in order, in pieces of any size (called once per array,
+// in kCheckpointArrayOrder): so arrays that are not whole in memory (sharded over ranks) are written
+// without first being assembled.
+using TrainableSink = std::function<void(std::span<const float>)>;
+using TrainableSource = std::function<void(TrainableArray array, const TrainableSink& sink)>;
+
+// Writes the checkpoint folder `dir` atomically (see above): `count` values and both moments, from
+// `source`. The tensors file is checksummed as it is written.
+void save_checkpoint(const std::string& dir, const TrainerState& state, size_t count, const TrainableSource& source);
+// The same from whole arrays; values, m and v have the same length.
 void save_checkpoint(const std::string& dir, const TrainerState& state, std::span<const float> values,
                      std::span<const float> m, std::span<const float> v);
 
@@ -46,6 +60,8 @@ void save_checkpoint(const std::string& dir, const TrainerState& state, std::spa
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state,
                                      std::span<const float> values, std::span<const float> m, std::span<const float> v,
                                      int64_t save_total_limit);
+std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
+                                     const TrainableSource& source, int64_t save_total_limit);
 
 // Reads a checkpoint into `values`, `m` and `v`, whose lengths must equal the saved ones (and
 // `expected_layout`, when not empty, the saved layout). Every file's size and checksum is verified

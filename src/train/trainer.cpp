@@ -273,14 +273,17 @@ TrainReport run_training(const TrainConfig& c) {
   const double comm_seconds_before = comm.seconds, comm_bytes_before = comm.bytes_sent;
   double logged_loss = 0, training_tps = 0;  // training_tps: over the steps only, for the plan's self-check
   int64_t logged_steps = 0;
-  auto save = [&]() {
-    const ShardedTrainables::Whole whole = trainables.gather(values, m, v);  // every rank takes part
+  auto save = [&]() {  // collective: every rank takes part in gathering, the root writes
     if (root) {
       state.epoch = stream.epoch();
       state.data_position = stream.position();
-      save_training_checkpoint(c.output_dir, state, whole.values, whole.m, whole.v, c.save_total_limit);
+      save_training_checkpoint(
+          c.output_dir, state, trainables.count(),
+          [&](TrainableArray array, const TrainableSink& sink) { trainables.stream(array, &sink); },
+          c.save_total_limit);
+    } else {
+      for (TrainableArray array : kCheckpointArrayOrder) trainables.stream(array, nullptr);
     }
-    std::vector<float>().swap(values), std::vector<float>().swap(m), std::vector<float>().swap(v);
   };
 
   std::vector<Batch> micro(static_cast<size_t>(ga));
@@ -362,6 +365,7 @@ TrainReport run_training(const TrainConfig& c) {
   }
   progress.finish();
   if (report.steps == 0) report.steps = state.step;
+  trainables.release_optimizer_state();  // saved; what follows needs the weights only
 
   // Artifacts the ecosystem reads.
   if (lora) {

@@ -118,7 +118,7 @@ void run_lora_step(const LlamaConfig& c, int64_t lora_r, bool bf16, bool checkpo
 
 // Peak RSS growth of building the model and running one LoRA step, against the frugal profile
 // minus what this test does not have (tokenizer, the process' fixed overhead, the trainer's
-// saving at the end: the gathered values and the checkpoint file mapped for its checksum), and
+// saving and exporting at the end), and
 // minus the cross-entropy's chunk buffers, which the warm-up step below already sizes whole.
 void expect_prediction_matches(bool bf16, bool checkpointing) {
   const LlamaConfig c = small_config();
@@ -134,7 +134,7 @@ void expect_prediction_matches(bool bf16, bool checkpointing) {
   in.seq_len = T;
   MemoryBreakdown m = plan_memory(in);
   const double predicted = m.total() - m.bytes_of("tokenizer") - m.bytes_of("fixed overhead") -
-                           m.bytes_of("checkpoint copy") - m.bytes_of("checkpoint checksum") -
+                           m.bytes_of("checkpoint and export") -
                            m.bytes_of("logits and loss");
 
   // Large buffers straight from mmap and back to the system when freed, so memory an earlier test

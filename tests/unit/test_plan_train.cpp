@@ -120,7 +120,7 @@ TEST(PlanTrain, PlanOnlyPrintsThePlanOfTheRunAndTrainsNothing) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(out_dir));
   for (const char* text : {"nothing is trained", "micro-batch 4 x 256 tokens", "profile   frugal", "weights",
-                           "activations", "checkpoint checksum", "decision tree", "throughput", "lecture profile"})
+                           "activations", "checkpoint and export", "decision tree", "throughput", "lecture profile"})
     EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
 
   // `frugal plan` given the same run by hand reaches the same total.
