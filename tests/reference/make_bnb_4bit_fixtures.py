@@ -12,8 +12,8 @@
    (tests/fixtures/bnb_4bit/smollm2_nf4_dq.json); tests/model/test_bnb_smollm2.cpp rewrites the folder
    the same way, reloads it in frugal and compares.
 3. bitsandbytes writes SmolLM2 (from the bf16 folder frugal exports of the same GGUF); frugal's
-   perplexity on that folder is compared with transformers' and frugal's own NF4 folder with bnb's,
-   tensor by tensor. Only the result is recorded (smollm2_bnb_check.json); the folder is not committed.
+   perplexity on that folder is compared with transformers', and `frugal quantize` of the same bf16
+   folder with bnb's file, tensor by tensor. Only the result is recorded (smollm2_bnb_check.json); the folder is not committed.
 
 Upstream versions used for the committed fixtures: transformers 5.23.0, bitsandbytes 0.50.2 (CPU
 backend), torch 2.15.0, safetensors 0.8.0, accelerate 1.15.0.
@@ -167,8 +167,12 @@ def smollm2_bnb_written(work, frugal_folder):
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0]
     nll = torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(ids[1:]), reduction="mean").item()
-    # frugal's own NF4 + double-quant writer against bitsandbytes', tensor by tensor.
-    ours, theirs = tensors_of(os.path.join(frugal_folder, "model.safetensors")), tensors_of(
+    # frugal's own NF4 + double-quant writer against bitsandbytes', tensor by tensor, from the same
+    # bf16 weights (frugal_folder was quantized from the GGUF's fp32 values, so it differs by design).
+    ours_folder = os.path.join(work, "smollm2_frugal_from_bf16")
+    subprocess.run([FRUGAL, "quantize", "-m", bf16, "--type", "nf4", "--double-quant", "-o", ours_folder], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours, theirs = tensors_of(os.path.join(ours_folder, "model.safetensors")), tensors_of(
         os.path.join(folder, "model.safetensors"))
     same = [k for k in theirs if k in ours and ours[k].dtype == theirs[k].dtype and torch.equal(ours[k], theirs[k])]
     differ = sorted(k for k in theirs if k not in same)
