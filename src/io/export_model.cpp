@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "io/bnb_4bit.h"
 #include "io/gguf_lora.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
@@ -168,6 +170,10 @@ void set_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t vocab_siz
 
 // ---- Hugging Face ----
 
+std::string torch_dtype_name(ExportDtype dtype) {
+  return dtype == ExportDtype::BF16 ? "bfloat16" : dtype == ExportDtype::F16 ? "float16" : "float32";
+}
+
 ojson hf_config(const Model& model, ExportDtype dtype) {
   const LlamaConfig& c = model.config;
   const Vocab& v = model.tokenizer->vocab();
@@ -198,7 +204,7 @@ ojson hf_config(const Model& model, ExportDtype dtype) {
   else j["rope_scaling"] = nullptr;
   j["rope_theta"] = json_number(c.rope_theta);
   j["tie_word_embeddings"] = c.tied_output;
-  j["torch_dtype"] = dtype == ExportDtype::BF16 ? "bfloat16" : dtype == ExportDtype::F16 ? "float16" : "float32";
+  j["torch_dtype"] = torch_dtype_name(dtype);
   j["use_cache"] = true;
   j["vocab_size"] = c.vocab_size;
   return j;
@@ -438,7 +444,12 @@ std::vector<std::string> export_gguf(const Model& model, const std::string& path
       type = GgmlType::F16;
       notes.push_back(name + ": row length " + std::to_string(s.cols) + " is not a multiple of 32, written as F16");
     }
-    const std::span<const float> values(s.data, static_cast<size_t>(s.rows * s.cols));
+    std::vector<float> dequantized;  // a 4-bit linear weight, expanded one tensor at a time
+    if (is_linear_role(s.role) && linear_weight(model.weights, s.role, s.layer).q4) {
+      dequantized.resize(static_cast<size_t>(s.rows * s.cols));
+      linear_weight(model.weights, s.role, s.layer).q4->dequantize(dequantized.data());
+    }
+    const std::span<const float> values(dequantized.empty() ? s.data : dequantized.data(), static_cast<size_t>(s.rows * s.cols));
     const bool rotary = s.role == WeightRole::Wq || s.role == WeightRole::Wk || s.role == WeightRole::Bq ||
                         s.role == WeightRole::Bk;
     if (permute && rotary) {
@@ -484,10 +495,21 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
   if (ec) fail(dir, "", "cannot create the folder: " + ec.message());
   std::vector<SafetensorsWriteTensor> tensors;
   std::vector<std::vector<uint16_t>> halves;  // converted copies; f32 tensors are written from the weights
+  std::deque<std::vector<uint8_t>> bnb_bytes;  // codebooks and quant_state JSON of 4-bit weights
+  const Quant4Matrix* first_q4 = nullptr;
   const std::vector<WeightSlot> slots = weight_slots(c, const_cast<LlamaWeights&>(model.weights));
   halves.reserve(slots.size());
   for (const WeightSlot& s : slots) {
     const size_t n = static_cast<size_t>(s.rows * s.cols);
+    if (is_linear_role(s.role) && linear_weight(model.weights, s.role, s.layer).q4) {
+      // 4-bit linears are written as bitsandbytes does, so transformers loads them 4-bit.
+      const Quant4Matrix& q = *linear_weight(model.weights, s.role, s.layer).q4;
+      if (!first_q4) first_q4 = &q;
+      if (q.type != first_q4->type || q.double_quant != first_q4->double_quant)
+        fail(dir, hf_tensor_name(s.role, s.layer), "4-bit weights of mixed types cannot be described by one quantization_config");
+      append_bnb_4bit(tensors, bnb_bytes, hf_tensor_name(s.role, s.layer), q, torch_dtype_name(dtype));
+      continue;
+    }
     const bool vector = is_vector_role(s.role);
     std::vector<int64_t> shape = vector ? std::vector<int64_t>{s.rows} : std::vector<int64_t>{s.rows, s.cols};
     if (dtype == ExportDtype::F32) {
@@ -503,7 +525,13 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
   halves.clear();
   for (const auto& [name, contents] : tokenizer_files) write_file_atomically(dir + "/" + name, contents);
-  write_file_atomically(dir + "/config.json", hf_config(model, dtype).dump(2) + "\n");
+  ojson config = hf_config(model, dtype);
+  if (first_q4) {
+    config["quantization_config"] = bnb_quantization_config(first_q4->type, first_q4->double_quant, torch_dtype_name(dtype));
+    notes.push_back(std::string("linear weights written 4-bit in bitsandbytes' format (") +
+                    (first_q4->type == Quant4Type::kNf4 ? "nf4" : "fp4") + (first_q4->double_quant ? ", double quant)" : ")"));
+  }
+  write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
   return notes;
 }
 

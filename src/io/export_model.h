@@ -15,12 +15,13 @@ enum class ExportDtype { F32, F16, BF16, Q8_0 };
 ExportDtype parse_export_dtype(const std::string& name);  // "f32", "f16", "bf16", "q8_0" (any case)
 std::string export_dtype_name(ExportDtype dtype);        // "f32", ...
 
-// GGUF with the 2-D weights in `dtype` and norms (and biases) in F32. Q8_0 needs rows that are a
+// GGUF with the 2-D weights in `dtype` (4-bit linear weights dequantized first) and norms (and biases) in F32. Q8_0 needs rows that are a
 // multiple of 32 long; other tensors fall back to F16. Returns one line per such decision, for the
 // user. Metadata: general.*, <arch>.* from the config, tokenizer.* from the vocabulary.
 std::vector<std::string> export_gguf(const Model& model, const std::string& path, ExportDtype dtype);
 
-// Hugging Face folder: config.json, model.safetensors (F32, F16 or BF16; Q8_0 is refused) and the
+// Hugging Face folder: config.json, model.safetensors (F32, F16 or BF16; Q8_0 is refused; linear
+// weights held in 4 bits are written in bitsandbytes' format with a quantization_config) and the
 // tokenizer: the source folder's tokenizer files when the vocabulary came from one, else a
 // tokenizer.json + tokenizer_config.json generated from the vocabulary. Files are each written
 // atomically, config.json last, into `dir` (created if needed). Returns notes for the user.

@@ -1,5 +1,6 @@
 // Hugging Face model folder import: config.json -> LlamaConfig, weights from model.safetensors or
-// the shards named by model.safetensors.index.json, tokenizer from tokenizer.json.
+// the shards named by model.safetensors.index.json, tokenizer from tokenizer.json. Linear weights
+// that bitsandbytes stored in 4 bits (io/bnb_4bit.h) are read straight into 4-bit matrices.
 #include <sys/stat.h>
 
 #include <fstream>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/bnb_4bit.h"
 #include "io/safetensors.h"
 #include "io/tensor_names.h"
 #include "model/model.h"
@@ -51,8 +53,7 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
   const std::string type = json_get<std::string>(j, "model_type", path, "llama");
   if (type != "llama" && type != "qwen2" && type != "mistral")
     fail(path, "model_type", "unsupported model type '" + type + "' (llama, mistral, qwen2)");
-  if (j.contains("quantization_config"))
-    fail(path, "quantization_config", "quantized Hugging Face checkpoints are not supported yet");
+  if (j.contains("quantization_config")) check_bnb_quantization_config(j["quantization_config"], path);
   c.architecture = type == "qwen2" ? "qwen2" : "llama";
   c.dim = json_get<int64_t>(j, "hidden_size", path);
   c.n_layers = json_get<int64_t>(j, "num_hidden_layers", path);
@@ -120,9 +121,26 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir) {
   }
   if (!c.tied_output && !by_name.count(hf_tensor_name(WeightRole::Output, -1))) c.tied_output = true;
 
-  model->weights.allocate(c);
-  for (const WeightSlot& s : weight_slots(c, model->weights)) {
+  // A quantized checkpoint's linear weights are allocated one by one below, only when not 4-bit.
+  const bool quantized = cj.contains("quantization_config");
+  const TensorLookup find = [&](const std::string& name) -> const SafetensorsTensor* {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second;
+  };
+  model->weights.allocate(c, !quantized);
+  for (WeightSlot s : weight_slots(c, model->weights)) {
     const std::string name = hf_tensor_name(s.role, s.layer);
+    if (quantized && is_linear_role(s.role)) {
+      Matrix& m = linear_weight(model->weights, s.role, s.layer);
+      if (is_bnb_4bit(find, name)) {
+        m.q4 = std::make_shared<Quant4Matrix>(read_bnb_4bit(find, name, s.rows, s.cols, dir));
+        model->source_tensors.push_back({name, m.q4->type == Quant4Type::kNf4 ? "NF4" : "FP4", {s.rows, s.cols},
+                                         static_cast<uint64_t>(m.q4->bytes())});
+        continue;
+      }
+      m.resize(s.rows, s.cols);  // left unquantized (llm_int8_skip_modules)
+      s.data = m.data.data();
+    }
     auto it = by_name.find(name);
     if (it == by_name.end()) fail(dir, name, "missing tensor");
     const SafetensorsTensor& t = *it->second;

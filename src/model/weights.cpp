@@ -6,21 +6,22 @@
 
 namespace frugal {
 
-void LlamaWeights::allocate(const LlamaConfig& c) {
+void LlamaWeights::allocate(const LlamaConfig& c, bool linear) {
   token_embedding.resize(c.vocab_size, c.dim);
   output_norm.assign(c.dim, 0.0f);
   if (!c.tied_output) output.resize(c.vocab_size, c.dim);
   layers.assign(c.n_layers, LayerWeights{});
+  const auto mat = [linear](Matrix& m, int64_t rows, int64_t cols) { linear ? m.resize(rows, cols) : m.set_shape(rows, cols); };
   for (LayerWeights& l : layers) {
     l.attn_norm.assign(c.dim, 0.0f);
     l.ffn_norm.assign(c.dim, 0.0f);
-    l.wq.resize(c.q_dim(), c.dim);
-    l.wk.resize(c.kv_dim(), c.dim);
-    l.wv.resize(c.kv_dim(), c.dim);
-    l.wo.resize(c.dim, c.q_dim());
-    l.gate.resize(c.ffn_dim, c.dim);
-    l.up.resize(c.ffn_dim, c.dim);
-    l.down.resize(c.dim, c.ffn_dim);
+    mat(l.wq, c.q_dim(), c.dim);
+    mat(l.wk, c.kv_dim(), c.dim);
+    mat(l.wv, c.kv_dim(), c.dim);
+    mat(l.wo, c.dim, c.q_dim());
+    mat(l.gate, c.ffn_dim, c.dim);
+    mat(l.up, c.ffn_dim, c.dim);
+    mat(l.down, c.dim, c.ffn_dim);
     if (c.qkv_bias) {
       l.bq.assign(c.q_dim(), 0.0f);
       l.bk.assign(c.kv_dim(), 0.0f);
@@ -56,6 +57,11 @@ std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
     }
   }
   return s;
+}
+
+bool is_linear_role(WeightRole r) {
+  return r == WeightRole::Wq || r == WeightRole::Wk || r == WeightRole::Wv || r == WeightRole::Wo ||
+         r == WeightRole::Gate || r == WeightRole::Up || r == WeightRole::Down;
 }
 
 int64_t linear_in_features(const LlamaConfig& c, WeightRole role) {

@@ -20,6 +20,7 @@ struct Matrix {
   std::shared_ptr<const Quant4Matrix> q4;  // frozen 4-bit storage (QLoRA); dequantized per product
   bool empty() const { return data.empty() && !q4; }
   void resize(int64_t r, int64_t c) { rows = r; cols = c; data.assign(static_cast<size_t>(r * c), 0.0f); }
+  void set_shape(int64_t r, int64_t c) { rows = r; cols = c; }
 };
 
 struct LayerWeights {
@@ -45,8 +46,10 @@ struct LlamaWeights {
   std::vector<LayerWeights> layers;
 
   const Matrix& output_matrix() const { return output.empty() ? token_embedding : output; }
-  // Allocates every tensor at its shape, zero-filled, so loaders can fill them in place.
-  void allocate(const LlamaConfig& config);
+  // Allocates every tensor at its shape, zero-filled, so loaders can fill them in place. Without
+  // `linear`, the linear projections only get their shape (a loader of 4-bit weights fills q4 or
+  // allocates each itself), so no fp32 copy of them ever exists.
+  void allocate(const LlamaConfig& config, bool linear = true);
 };
 
 // The per-tensor slots a loader fills, named by role; format name tables map these to file names.
@@ -61,6 +64,9 @@ struct WeightSlot {
 
 // Every slot the config needs, in a stable order (model-level first, then layer by layer).
 std::vector<WeightSlot> weight_slots(const LlamaConfig& config, LlamaWeights& weights);
+
+// Wq ... Down: the projections LoRA adapts and QLoRA holds in 4 bits.
+bool is_linear_role(WeightRole role);
 
 // In and out features of a linear layer (Wq ... Down) under `config`.
 int64_t linear_in_features(const LlamaConfig& config, WeightRole role);

@@ -7,5 +7,5 @@ set -euo pipefail
 venv="${FRUGAL_REF_VENV:-/opt/frugal-ref}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check \
-  torch transformers gguf safetensors sentencepiece protobuf tokenizers numpy peft
+  torch transformers gguf safetensors sentencepiece protobuf tokenizers numpy peft bitsandbytes accelerate
 echo "$venv/bin/python"
