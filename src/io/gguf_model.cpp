@@ -47,7 +47,7 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
 
 LlamaConfig load_gguf_config(const std::string& path) { return config_from_gguf(GgufFile(path)); }
 
-std::unique_ptr<Model> load_gguf_model(const std::string& path) {
+std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options) {
   GgufFile g(path);
   auto model = std::make_unique<Model>();
   model->format = ModelFormat::Gguf;
@@ -63,7 +63,8 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path) {
   for (const GgufTensorInfo& t : g.tensors())
     model->source_tensors.push_back({t.name, ggml_type_name(static_cast<uint32_t>(t.type)), t.ne, t.nbytes});
 
-  model->weights.allocate(c);
+  const std::optional<LinearQuantization>& quantize = options.quantize_linears;
+  model->weights.allocate(c, !quantize);  // quantized: each projection is allocated while it is read
   std::vector<WeightSlot> slots = weight_slots(c, model->weights);
   std::vector<const GgufTensorInfo*> infos(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -87,21 +88,27 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path) {
     infos[i] = t;
   }
 
-  // Dequantize row by row in parallel; every row decodes independently.
+  // Dequantize tensor by tensor in parallel; every row decodes independently.
+  // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)
+  // are stored in HF order already.
+  const bool permute = gguf_permutes_rotary_rows(c.architecture);
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < slots.size(); ++i) {
-    const WeightSlot& s = slots[i];
+    WeightSlot s = slots[i];
     const GgufTensorInfo* t = infos[i];
+    Matrix* quantized = quantize && is_linear_role(s.role) ? &linear_weight(model->weights, s.role, s.layer) : nullptr;
+    if (quantized) {
+      quantized->data.resize(static_cast<size_t>(s.rows * s.cols));
+      s.data = quantized->data.data();
+    }
     const int64_t row_len = t->ne[0], n_rows = static_cast<int64_t>(t->elements() / row_len);
     const uint64_t row_bytes = ggml_row_bytes(t->type, row_len);
     for (int64_t r = 0; r < n_rows; ++r) dequantize_row(t->type, t->data + r * row_bytes, s.data + r * row_len, row_len);
-  }
-  // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)
-  // are stored in HF order already.
-  for (const WeightSlot& s : slots) {
-    if (!gguf_permutes_rotary_rows(c.architecture)) break;
-    if (s.role == WeightRole::Wq || s.role == WeightRole::Bq) permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_heads);
-    if (s.role == WeightRole::Wk || s.role == WeightRole::Bk) permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_kv_heads);
+    if (permute && (s.role == WeightRole::Wq || s.role == WeightRole::Bq))
+      permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_heads);
+    if (permute && (s.role == WeightRole::Wk || s.role == WeightRole::Bk))
+      permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_kv_heads);
+    if (quantized) quantize_linear_weight(*quantized, quantize->type, quantize->double_quant);
   }
   return model;
 }

@@ -84,7 +84,7 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
 
 }  // namespace
 
-std::unique_ptr<Model> load_hf_model(const std::string& dir) {
+std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& options) {
   const std::string config_path = dir + "/config.json";
   auto model = std::make_unique<Model>();
   model->format = ModelFormat::HfFolder;
@@ -121,8 +121,10 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir) {
   }
   if (!c.tied_output && !by_name.count(hf_tensor_name(WeightRole::Output, -1))) c.tied_output = true;
 
-  // A quantized checkpoint's linear weights are allocated one by one below, only when not 4-bit.
-  const bool quantized = cj.contains("quantization_config");
+  // A quantized checkpoint's linear weights are allocated one by one below, only when not 4-bit; so
+  // are they when asked to quantize while loading (each then held in fp32 only until quantized).
+  const std::optional<LinearQuantization>& quantize = options.quantize_linears;
+  const bool quantized = cj.contains("quantization_config") || quantize.has_value();
   const TensorLookup find = [&](const std::string& name) -> const SafetensorsTensor* {
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : it->second;
@@ -132,7 +134,7 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir) {
     const std::string name = hf_tensor_name(s.role, s.layer);
     if (quantized && is_linear_role(s.role)) {
       Matrix& m = linear_weight(model->weights, s.role, s.layer);
-      if (is_bnb_4bit(find, name)) {
+      if (cj.contains("quantization_config") && is_bnb_4bit(find, name)) {
         m.q4 = std::make_shared<Quant4Matrix>(read_bnb_4bit(find, name, s.rows, s.cols, dir));
         model->source_tensors.push_back({name, m.q4->type == Quant4Type::kNf4 ? "NF4" : "FP4", {s.rows, s.cols},
                                          static_cast<uint64_t>(m.q4->bytes())});
@@ -149,6 +151,8 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir) {
     if (!ok) fail(dir, name, "shape does not match config.json");
     to_f32(t, s.data);
     model->source_tensors.push_back({name, safe_dtype_name(t.dtype), t.shape, t.nbytes});
+    if (quantize && is_linear_role(s.role))
+      quantize_linear_weight(linear_weight(model->weights, s.role, s.layer), quantize->type, quantize->double_quant);
   }
   model->tokenizer = std::make_unique<Tokenizer>(vocab_from_hf_dir(dir));
   if (model->tokenizer->size() > c.vocab_size)

@@ -39,11 +39,19 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int32_t vocab
   return std::make_unique<Tokenizer>(vocab_from_llama2c(path, vocab_size_hint));
 }
 
-std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path) {
+std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path,
+                                  const LoadOptions& options) {
   std::unique_ptr<Model> model;
-  if (is_directory(path)) model = load_hf_model(path);
-  else if (starts_with_gguf_magic(path)) model = load_gguf_model(path);
-  else return load_llama2c_model(path, tokenizer_path);
+  if (is_directory(path)) {
+    model = load_hf_model(path, options);
+  } else if (starts_with_gguf_magic(path)) {
+    model = load_gguf_model(path, options);
+  } else {
+    model = load_llama2c_model(path, tokenizer_path);
+    if (options.quantize_linears)
+      quantize_linear_weights(model->weights, options.quantize_linears->type, options.quantize_linears->double_quant);
+    return model;
+  }
   if (!tokenizer_path.empty()) {
     model->tokenizer = load_tokenizer(tokenizer_path, static_cast<int32_t>(model->config.vocab_size));
     if (model->tokenizer->size() > model->config.vocab_size)

@@ -1,6 +1,7 @@
 // A loaded model: config, weights in the internal layout, its tokenizer, and where it came from.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,15 +24,23 @@ struct Model {
   std::vector<SourceTensor> source_tensors;
 };
 
+struct LoadOptions {
+  // QLoRA's base: the linear projections quantized as they are read, one matrix at a time, so a
+  // model whose fp32 copy would not fit in memory loads in 4 bits (GGUF and HF folders; llama2.c
+  // files, tiny, are quantized after loading).
+  std::optional<LinearQuantization> quantize_linears;
+};
+
 // Picks the format from the path: a folder is a Hugging Face model, a file starting with "GGUF" is
 // GGUF, anything else is a llama2.c checkpoint (which needs `tokenizer_path`, e.g. tok512.bin).
 // `tokenizer_path` may also override the tokenizer of the other formats (a GGUF or HF folder).
-std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path = "");
+std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path = "",
+                                  const LoadOptions& options = {});
 
-std::unique_ptr<Model> load_gguf_model(const std::string& path);
+std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options = {});
 // Only the config of a GGUF model: reads the header (metadata and tensor list), no tensor data.
 LlamaConfig load_gguf_config(const std::string& path);
-std::unique_ptr<Model> load_hf_model(const std::string& dir);
+std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& options = {});
 std::unique_ptr<Model> load_llama2c_model(const std::string& path, const std::string& tokenizer_path);
 // Any tokenizer file: a GGUF (vocab-only or full), a llama2.c tokenizer .bin, or an HF folder.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int32_t vocab_size_hint);

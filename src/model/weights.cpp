@@ -95,14 +95,16 @@ const Matrix& linear_weight(const LlamaWeights& w, WeightRole role, int64_t laye
   return linear_weight(const_cast<LlamaWeights&>(w), role, layer);
 }
 
+void quantize_linear_weight(Matrix& m, Quant4Type type, bool double_quant) {
+  if (m.q4) return;
+  m.q4 = std::make_shared<Quant4Matrix>(quantize_matrix_4bit(m.data.data(), m.rows, m.cols, type, double_quant));
+  std::vector<float>().swap(m.data);
+  std::vector<uint16_t>().swap(m.bf16);
+}
+
 void quantize_linear_weights(LlamaWeights& w, Quant4Type type, bool double_quant) {
   for (LayerWeights& l : w.layers)
-    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) {
-      if (m->q4) continue;
-      m->q4 = std::make_shared<Quant4Matrix>(quantize_matrix_4bit(m->data.data(), m->rows, m->cols, type, double_quant));
-      std::vector<float>().swap(m->data);
-      std::vector<uint16_t>().swap(m->bf16);
-    }
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) quantize_linear_weight(*m, type, double_quant);
 }
 
 int64_t linear_weight_bytes(const LlamaWeights& w) {

@@ -79,6 +79,12 @@ const Matrix& linear_weight(const LlamaWeights& weights, WeightRole role, int64_
 // QLoRA's base: every linear projection of every block to 4 bits (NF4 or FP4, with or without
 // double-quantized scales), dropping its fp32 and bf16 copies. Embedding, norms and head stay.
 void quantize_linear_weights(LlamaWeights& weights, Quant4Type type, bool double_quant);
+// One matrix of it (a loader quantizing tensor by tensor, never holding a whole fp32 model).
+void quantize_linear_weight(Matrix& m, Quant4Type type, bool double_quant);
+struct LinearQuantization {
+  Quant4Type type = Quant4Type::kNf4;
+  bool double_quant = true;
+};
 // Resident bytes of the linear projections (4-bit or fp32 + bf16 copies), for reports.
 int64_t linear_weight_bytes(const LlamaWeights& weights);
 

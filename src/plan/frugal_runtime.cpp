@@ -1,5 +1,7 @@
 #include "plan/frugal_runtime.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -171,8 +173,15 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
   }
 
   // While loading, the model file is mapped and read in full next to the fp32 weights being filled.
-  if (in.source_file_bytes > 0)
-    m.load_phase_bytes = P * kF32 + in.source_file_bytes + tokenizer + kFrugalFixedOverheadBytes;
+  // QLoRA quantizes each projection as it is read (one fp32 matrix per loading thread at a time;
+  // the loader uses every OpenMP thread of this process).
+  const double loading_threads = static_cast<double>(omp_get_max_threads());
+  if (in.source_file_bytes > 0) {
+    const double loaded = qlora ? (P - projections) * kF32 + projections * dtype_bits(in.resolved_weights_dtype(), in.double_quant) / 8 +
+                                      loading_threads * std::max({F * C, HD * C}) * kF32
+                                : P * kF32;
+    m.load_phase_bytes = loaded + in.source_file_bytes + tokenizer + kFrugalFixedOverheadBytes;
+  }
   return m;
 }
 

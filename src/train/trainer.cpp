@@ -137,12 +137,13 @@ TrainReport run_training(const TrainConfig& c) {
     write_file_atomically(c.output_dir + "/config.yaml", train_config_to_yaml(c));
   }
 
-  std::unique_ptr<Model> model = load_model(c.base_model, c.tokenizer);
+  LoadOptions load;
   if (c.load_in_4bit) {
     if (full) fail("load_in_4bit", "", "4-bit weights are frozen: use method: lora (QLoRA)");
-    quantize_linear_weights(model->weights, c.bnb_4bit_quant_type == "fp4" ? Quant4Type::kFp4 : Quant4Type::kNf4,
-                            c.bnb_4bit_use_double_quant);
+    load.quantize_linears =
+        LinearQuantization{c.bnb_4bit_quant_type == "fp4" ? Quant4Type::kFp4 : Quant4Type::kNf4, c.bnb_4bit_use_double_quant};
   }
+  std::unique_ptr<Model> model = load_model(c.base_model, c.tokenizer, load);
   PreparedData data = prepare_data(data_options(c), *model->tokenizer);
   say(data.summary);
   const std::vector<Example>& train = data.train;

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "io/export_model.h"
 #include "model/model.h"
 #include "model/training_pass.h"
 #include "lora_test_util.h"
@@ -69,6 +70,39 @@ TEST(QLora, BaseBytesPerParameter) {
   auto plain = stories();
   quantize_linear_weights(plain->weights, Quant4Type::kNf4, false);
   EXPECT_NEAR(static_cast<double>(linear_weight_bytes(plain->weights)) / static_cast<double>(params), 0.5 + 4.0 / 64, 1e-3);
+}
+
+}  // namespace
+}  // namespace frugal
+
+namespace frugal {
+namespace {
+
+// Quantizing while loading (one matrix at a time, for bases whose fp32 copy would not fit) gives the
+// very codes, scales and other weights that loading whole and then quantizing does: GGUF (with its
+// Q/K row permutation) and a Hugging Face folder.
+TEST(QLora, QuantizingWhileLoadingEqualsQuantizingAfter) {
+  const std::string gguf = std::string(::testing::TempDir()) + "frugal_qlora_load.gguf";
+  export_gguf(*stories(), gguf, ExportDtype::F32);
+  for (const std::string& path : {gguf, test::fixture("stories260k_hf/f32_sharded")}) {
+    auto after = load_model(path);
+    quantize_linear_weights(after->weights, Quant4Type::kNf4, true);
+    LoadOptions options;
+    options.quantize_linears = LinearQuantization{Quant4Type::kNf4, true};
+    auto during = load_model(path, "", options);
+    for (int64_t l = 0; l < after->config.n_layers; ++l)
+      for (WeightRole r : parse_lora_targets("all-linear")) {
+        const Matrix& a = linear_weight(after->weights, r, l);
+        const Matrix& d = linear_weight(during->weights, r, l);
+        ASSERT_TRUE(d.q4 && d.data.empty()) << path;
+        EXPECT_EQ(d.q4->packed, a.q4->packed) << path << " layer " << l;
+        EXPECT_EQ(d.q4->scales.codes, a.q4->scales.codes) << path << " layer " << l;
+        EXPECT_EQ(d.q4->scales.nested_absmax, a.q4->scales.nested_absmax) << path << " layer " << l;
+        EXPECT_EQ(d.q4->scales.offset, a.q4->scales.offset) << path << " layer " << l;
+      }
+    EXPECT_EQ(during->weights.token_embedding.data, after->weights.token_embedding.data);
+    EXPECT_EQ(during->weights.layers[2].attn_norm, after->weights.layers[2].attn_norm);
+  }
 }
 
 }  // namespace

@@ -29,14 +29,14 @@ std::vector<OptionSpec> precision_option_specs() {
 }
 
 std::unique_ptr<Model> load_model_from(const Options& o) {
-  std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"));
   const std::string q = o.get("load-in-4bit");
+  LoadOptions load;
   if (q != "none") {
     if (q != "nf4" && q != "nf4-dq" && q != "fp4" && q != "fp4-dq")
       fail("--load-in-4bit must be none, nf4, nf4-dq, fp4 or fp4-dq, not '" + q + "'");
-    quantize_linear_weights(model->weights, q.rfind("fp4", 0) == 0 ? Quant4Type::kFp4 : Quant4Type::kNf4,
-                            q.size() > 3);
+    load.quantize_linears = LinearQuantization{q.rfind("fp4", 0) == 0 ? Quant4Type::kFp4 : Quant4Type::kNf4, q.size() > 3};
   }
+  std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"), load);
   if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
   return model;
 }
