@@ -444,10 +444,10 @@ std::vector<std::string> export_gguf(const Model& model, const std::string& path
       type = GgmlType::F16;
       notes.push_back(name + ": row length " + std::to_string(s.cols) + " is not a multiple of 32, written as F16");
     }
-    std::vector<float> dequantized;  // a 4-bit linear weight, expanded one tensor at a time
-    if (is_linear_role(s.role) && linear_weight(model.weights, s.role, s.layer).q4) {
+    std::vector<float> dequantized;  // a compact linear weight, expanded one tensor at a time
+    if (is_linear_role(s.role) && linear_weight(model.weights, s.role, s.layer).compact()) {
       dequantized.resize(static_cast<size_t>(s.rows * s.cols));
-      linear_weight(model.weights, s.role, s.layer).q4->dequantize(dequantized.data());
+      linear_weight(model.weights, s.role, s.layer).dequantize_into(dequantized.data());
     }
     const std::span<const float> values(dequantized.empty() ? s.data : dequantized.data(), static_cast<size_t>(s.rows * s.cols));
     const bool rotary = s.role == WeightRole::Wq || s.role == WeightRole::Wk || s.role == WeightRole::Bq ||
@@ -496,6 +496,7 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
   std::vector<SafetensorsWriteTensor> tensors;
   std::vector<std::vector<uint16_t>> halves;  // converted copies; f32 tensors are written from the weights
   std::deque<std::vector<uint8_t>> bnb_bytes;  // codebooks and quant_state JSON of 4-bit weights
+  std::deque<std::vector<float>> expanded;     // packed linears, dequantized for writing
   const Quant4Matrix* first_q4 = nullptr;
   const std::vector<WeightSlot> slots = weight_slots(c, const_cast<LlamaWeights&>(model.weights));
   halves.reserve(slots.size());
@@ -510,15 +511,22 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
       append_bnb_4bit(tensors, bnb_bytes, hf_tensor_name(s.role, s.layer), q, torch_dtype_name(dtype));
       continue;
     }
+    const float* values = s.data;
+    if (is_linear_role(s.role) && linear_weight(model.weights, s.role, s.layer).packed) {
+      // int8 rows or GGUF blocks: written expanded (this format has no such tensors).
+      std::vector<float>& d = expanded.emplace_back(n);
+      linear_weight(model.weights, s.role, s.layer).dequantize_into(d.data());
+      values = d.data();
+    }
     const bool vector = is_vector_role(s.role);
     std::vector<int64_t> shape = vector ? std::vector<int64_t>{s.rows} : std::vector<int64_t>{s.rows, s.cols};
     if (dtype == ExportDtype::F32) {
       tensors.push_back({hf_tensor_name(s.role, s.layer), SafeDtype::F32, std::move(shape),
-                         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data), n * 4)});
+                         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(values), n * 4)});
       continue;
     }
     std::vector<uint16_t>& h = halves.emplace_back(n);
-    for (size_t i = 0; i < n; ++i) h[i] = dtype == ExportDtype::BF16 ? float_to_bf16(s.data[i]) : float_to_fp16(s.data[i]);
+    for (size_t i = 0; i < n; ++i) h[i] = dtype == ExportDtype::BF16 ? float_to_bf16(values[i]) : float_to_fp16(values[i]);
     tensors.push_back({hf_tensor_name(s.role, s.layer), dtype == ExportDtype::BF16 ? SafeDtype::BF16 : SafeDtype::F16,
                        std::move(shape), std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(h.data()), n * 2)});
   }

@@ -6,6 +6,7 @@
 #include "io/gguf_lora.h"
 #include "io/tensor_names.h"
 #include "model/model.h"
+#include "quant/packed_matrix.h"
 
 namespace frugal {
 
@@ -64,7 +65,9 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
     model->source_tensors.push_back({t.name, ggml_type_name(static_cast<uint32_t>(t.type)), t.ne, t.nbytes});
 
   const std::optional<LinearQuantization>& quantize = options.quantize_linears;
-  model->weights.allocate(c, !quantize);  // quantized: each projection is allocated while it is read
+  if (quantize && options.keep_gguf_types) fail(path, "", "either quantize the base or keep its GGUF types, not both");
+  // Quantized or kept compact: each projection is allocated while it is read.
+  model->weights.allocate(c, !quantize && !options.keep_gguf_types);
   std::vector<WeightSlot> slots = weight_slots(c, model->weights);
   std::vector<const GgufTensorInfo*> infos(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -96,6 +99,19 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   for (size_t i = 0; i < slots.size(); ++i) {
     WeightSlot s = slots[i];
     const GgufTensorInfo* t = infos[i];
+    if (options.keep_gguf_types && is_linear_role(s.role)) {
+      Matrix& m = linear_weight(model->weights, s.role, s.layer);
+      if (t->type != GgmlType::F32) {
+        std::vector<uint8_t> rows(t->data, t->data + t->nbytes);
+        const size_t row_bytes = ggml_row_bytes(t->type, s.cols);
+        if (permute && s.role == WeightRole::Wq) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_heads);
+        if (permute && s.role == WeightRole::Wk) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_kv_heads);
+        m.packed = pack_ggml_rows(t->type, rows.data(), s.rows, s.cols);
+        continue;
+      }
+      m.resize(s.rows, s.cols);
+      s.data = m.data.data();
+    }
     Matrix* quantized = quantize && is_linear_role(s.role) ? &linear_weight(model->weights, s.role, s.layer) : nullptr;
     if (quantized) {
       quantized->data.resize(static_cast<size_t>(s.rows * s.cols));
@@ -108,7 +124,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
       permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_heads);
     if (permute && (s.role == WeightRole::Wk || s.role == WeightRole::Bk))
       permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_kv_heads);
-    if (quantized) quantize_linear_weight(*quantized, quantize->type, quantize->double_quant);
+    if (quantized) quantize_linear_weight(*quantized, *quantize);
   }
   return model;
 }

@@ -152,7 +152,7 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
     to_f32(t, s.data);
     model->source_tensors.push_back({name, safe_dtype_name(t.dtype), t.shape, t.nbytes});
     if (quantize && is_linear_role(s.role))
-      quantize_linear_weight(linear_weight(model->weights, s.role, s.layer), quantize->type, quantize->double_quant);
+      quantize_linear_weight(linear_weight(model->weights, s.role, s.layer), *quantize);
   }
   model->tokenizer = std::make_unique<Tokenizer>(vocab_from_hf_dir(dir));
   if (model->tokenizer->size() > c.vocab_size)

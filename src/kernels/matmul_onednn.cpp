@@ -19,7 +19,7 @@ const uint16_t* to_bf16(const float* x, size_t n) {
   return b;
 }
 
-// The weight as the product needs it: fp32 data, or a 4-bit matrix dequantized into a scratch
+// The weight as the product needs it: fp32 data, or a compact matrix dequantized into a scratch
 // buffer reused across calls (one matrix at a time, never the whole model), rounded to bf16 too
 // when the product runs in bf16.
 struct WeightView {
@@ -28,12 +28,12 @@ struct WeightView {
 };
 
 WeightView weight_view(const Matrix& w, Precision precision) {
-  if (!w.q4) return {w.data.data(), w.bf16.empty() ? nullptr : w.bf16.data()};
+  if (!w.compact()) return {w.data.data(), w.bf16.empty() ? nullptr : w.bf16.data()};
   thread_local std::vector<float> scratch;
   thread_local std::vector<uint16_t> scratch_bf16;
   const size_t n = static_cast<size_t>(w.rows * w.cols);
   scratch.resize(n);
-  w.q4->dequantize(scratch.data());
+  w.dequantize_into(scratch.data());
   if (precision == Precision::F32) return {scratch.data(), nullptr};
   scratch_bf16.resize(n);
   uint16_t* b = scratch_bf16.data();

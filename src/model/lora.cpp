@@ -104,10 +104,11 @@ void merge_lora_into(LlamaWeights& weights, const LoraAdapter& adapter) {
   const int64_t r = adapter.config.r;
   for (const LoraLayer& l : adapter.layers) {
     Matrix& m = linear_weight(weights, l.role, l.layer);
-    if (m.q4) {  // a 4-bit base: the merged weight is the dequantized one plus the delta, kept in fp32
+    if (m.compact()) {  // a compact base: the merged weight is the dequantized one plus the delta, kept in fp32
       m.data.resize(static_cast<size_t>(m.rows * m.cols));
-      m.q4->dequantize(m.data.data());
+      m.dequantize_into(m.data.data());
       m.q4.reset();
+      m.packed.reset();
     }
     const float* A = adapter.a(l);
     const float* B = adapter.b(l);

@@ -42,14 +42,15 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int32_t vocab
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path,
                                   const LoadOptions& options) {
   std::unique_ptr<Model> model;
+  if (options.keep_gguf_types && (is_directory(path) || !starts_with_gguf_magic(path)))
+    fail(path, "keep_gguf_quantization", "the base model is not a GGUF file");
   if (is_directory(path)) {
     model = load_hf_model(path, options);
   } else if (starts_with_gguf_magic(path)) {
     model = load_gguf_model(path, options);
   } else {
     model = load_llama2c_model(path, tokenizer_path);
-    if (options.quantize_linears)
-      quantize_linear_weights(model->weights, options.quantize_linears->type, options.quantize_linears->double_quant);
+    if (options.quantize_linears) quantize_linear_weights(model->weights, *options.quantize_linears);
     return model;
   }
   if (!tokenizer_path.empty()) {

@@ -29,6 +29,9 @@ struct LoadOptions {
   // model whose fp32 copy would not fit in memory loads in 4 bits (GGUF and HF folders; llama2.c
   // files, tiny, are quantized after loading).
   std::optional<LinearQuantization> quantize_linears;
+  // A GGUF base's projections kept in the file's own type (Q4_K, Q8_0, F16, ...; F32 ones stay
+  // plain) and dequantized per product: trained on as stored, without re-quantizing.
+  bool keep_gguf_types = false;
 };
 
 // Picks the format from the path: a folder is a Hugging Face model, a file starting with "GGUF" is

@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -96,10 +97,32 @@ const Matrix& linear_weight(const LlamaWeights& w, WeightRole role, int64_t laye
 }
 
 void quantize_linear_weight(Matrix& m, Quant4Type type, bool double_quant) {
-  if (m.q4) return;
+  if (m.compact()) return;
   m.q4 = std::make_shared<Quant4Matrix>(quantize_matrix_4bit(m.data.data(), m.rows, m.cols, type, double_quant));
   std::vector<float>().swap(m.data);
   std::vector<uint16_t>().swap(m.bf16);
+}
+
+void Matrix::dequantize_into(float* out) const {
+  if (q4)
+    q4->dequantize(out);
+  else if (packed)
+    packed->dequantize(out);
+  else
+    std::copy(data.begin(), data.end(), out);
+}
+
+void quantize_linear_weight(Matrix& m, const LinearQuantization& q) {
+  if (!q.int8) return quantize_linear_weight(m, q.type, q.double_quant);
+  if (m.compact()) return;
+  m.packed = pack_int8_rowwise(m.data.data(), m.rows, m.cols);
+  std::vector<float>().swap(m.data);
+  std::vector<uint16_t>().swap(m.bf16);
+}
+
+void quantize_linear_weights(LlamaWeights& w, const LinearQuantization& q) {
+  for (LayerWeights& l : w.layers)
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) quantize_linear_weight(*m, q);
 }
 
 void quantize_linear_weights(LlamaWeights& w, Quant4Type type, bool double_quant) {
@@ -111,34 +134,39 @@ int64_t linear_weight_bytes(const LlamaWeights& w) {
   int64_t total = 0;
   for (const LayerWeights& l : w.layers)
     for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
-      total += m->q4 ? m->q4->bytes()
-                     : static_cast<int64_t>(m->data.size() * sizeof(float) + m->bf16.size() * sizeof(uint16_t));
+      total += m->q4       ? m->q4->bytes()
+               : m->packed ? m->packed->bytes()
+                           : static_cast<int64_t>(m->data.size() * sizeof(float) + m->bf16.size() * sizeof(uint16_t));
   return total;
 }
 
 namespace {
 // Rows of one head are (D/2 pairs) x 2 in one layout and 2 x (D/2) in the other: a per-head transpose.
-void permute_rows(float* data, int64_t rows, int64_t cols, int64_t n_heads, bool meta_to_hf) {
+// Rows are moved as bytes, so quantized rows (GGUF blocks) permute like fp32 ones.
+void permute_rows(uint8_t* data, int64_t rows, size_t row_bytes, int64_t n_heads, bool meta_to_hf) {
   const int64_t per_head = rows / n_heads, half = per_head / 2;
-  std::vector<float> tmp(static_cast<size_t>(per_head * cols));
+  std::vector<uint8_t> tmp(static_cast<size_t>(per_head) * row_bytes);
   for (int64_t h = 0; h < n_heads; ++h) {
-    float* head = data + h * per_head * cols;
+    uint8_t* head = data + static_cast<size_t>(h * per_head) * row_bytes;
     for (int64_t i = 0; i < half; ++i)
       for (int64_t j = 0; j < 2; ++j) {
         int64_t meta_row = 2 * i + j, hf_row = j * half + i;
         int64_t from = meta_to_hf ? meta_row : hf_row, to = meta_to_hf ? hf_row : meta_row;
-        std::memcpy(&tmp[to * cols], head + from * cols, sizeof(float) * cols);
+        std::memcpy(&tmp[static_cast<size_t>(to) * row_bytes], head + static_cast<size_t>(from) * row_bytes, row_bytes);
       }
-    std::memcpy(head, tmp.data(), sizeof(float) * per_head * cols);
+    std::memcpy(head, tmp.data(), tmp.size());
   }
 }
 }  // namespace
 
 void permute_rows_meta_to_hf(float* data, int64_t rows, int64_t cols, int64_t n_heads) {
-  permute_rows(data, rows, cols, n_heads, true);
+  permute_rows(reinterpret_cast<uint8_t*>(data), rows, sizeof(float) * static_cast<size_t>(cols), n_heads, true);
 }
 void permute_rows_hf_to_meta(float* data, int64_t rows, int64_t cols, int64_t n_heads) {
-  permute_rows(data, rows, cols, n_heads, false);
+  permute_rows(reinterpret_cast<uint8_t*>(data), rows, sizeof(float) * static_cast<size_t>(cols), n_heads, false);
+}
+void permute_row_bytes_meta_to_hf(uint8_t* data, int64_t rows, size_t row_bytes, int64_t n_heads) {
+  permute_rows(data, rows, row_bytes, n_heads, true);
 }
 
 }  // namespace frugal

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/llama_config.h"
+#include "quant/packed_matrix.h"
 #include "quant/quantized_matrix.h"
 
 namespace frugal {
@@ -15,10 +16,14 @@ namespace frugal {
 struct Matrix {
   int64_t rows = 0;  // out features
   int64_t cols = 0;  // in features
-  std::vector<float> data;  // [rows, cols]; empty when the weight is held in 4 bits (q4)
+  std::vector<float> data;  // [rows, cols]; empty when the weight is held compactly (q4, packed)
   std::vector<uint16_t> bf16;  // same values rounded to bf16 for the fast path; filled on demand
   std::shared_ptr<const Quant4Matrix> q4;  // frozen 4-bit storage (QLoRA); dequantized per product
-  bool empty() const { return data.empty() && !q4; }
+  std::shared_ptr<const PackedMatrix> packed;  // frozen int8 rows or GGUF blocks; likewise
+  bool empty() const { return data.empty() && !q4 && !packed; }
+  bool compact() const { return q4 || packed; }
+  // All values as fp32 into `out` (rows * cols), whatever holds them.
+  void dequantize_into(float* out) const;
   void resize(int64_t r, int64_t c) { rows = r; cols = c; data.assign(static_cast<size_t>(r * c), 0.0f); }
   void set_shape(int64_t r, int64_t c) { rows = r; cols = c; }
 };
@@ -84,13 +89,17 @@ void quantize_linear_weight(Matrix& m, Quant4Type type, bool double_quant);
 struct LinearQuantization {
   Quant4Type type = Quant4Type::kNf4;
   bool double_quant = true;
+  bool int8 = false;  // load_in_8bit: int8 rows (LLM.int8's layout) instead of 4 bits
 };
-// Resident bytes of the linear projections (4-bit or fp32 + bf16 copies), for reports.
+void quantize_linear_weight(Matrix& m, const LinearQuantization& q);
+void quantize_linear_weights(LlamaWeights& weights, const LinearQuantization& q);
+// Resident bytes of the linear projections (compact, or fp32 + bf16 copies), for reports.
 int64_t linear_weight_bytes(const LlamaWeights& weights);
 
 // The GGUF / llama2.c (Meta) layout pairs adjacent rotary dimensions; HF pairs i with i+D/2.
 // These permute the rows of a Q or K projection (or its LoRA B, or bias) between the two.
 void permute_rows_meta_to_hf(float* data, int64_t rows, int64_t cols, int64_t n_heads);
 void permute_rows_hf_to_meta(float* data, int64_t rows, int64_t cols, int64_t n_heads);
+void permute_row_bytes_meta_to_hf(uint8_t* data, int64_t rows, size_t row_bytes, int64_t n_heads);
 
 }  // namespace frugal

@@ -56,8 +56,14 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
   const double block = projections / std::max(L, 1.0);  // one block's projections
 
   // Model: LlamaWeights (fp32) and the bf16 copies prepare_bf16 makes for the fast path.
+  // Bits of a compact base's projections: the GGUF file's own, int8 with one fp32 scale per row, or
+  // the 4-bit formats with their scales.
+  const double rows_per_weight = (HD + 2 * KD + C + 2 * F + C) * L / std::max(projections, 1.0);
+  const double base_bits = in.base_bits_per_weight > 0 ? in.base_bits_per_weight
+                           : in.resolved_weights_dtype() == Dtype::Int8 ? 8 + 32 * rows_per_weight
+                                                                       : dtype_bits(in.resolved_weights_dtype(), in.double_quant);
   if (qlora) {
-    const double bits = dtype_bits(in.resolved_weights_dtype(), in.double_quant);
+    const double bits = base_bits;
     m.items.push_back({"weights", projections * bits / 8 + (P - projections) * kF32,
                        count_str(projections) + " projections x " + bits_str(bits) + " + " +
                            count_str(P - projections) + " embeddings/norms x 4 B"});
@@ -177,7 +183,7 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
   // the loader uses every OpenMP thread of this process).
   const double loading_threads = static_cast<double>(omp_get_max_threads());
   if (in.source_file_bytes > 0) {
-    const double loaded = qlora ? (P - projections) * kF32 + projections * dtype_bits(in.resolved_weights_dtype(), in.double_quant) / 8 +
+    const double loaded = qlora ? (P - projections) * kF32 + projections * base_bits / 8 +
                                       loading_threads * std::max({F * C, HD * C}) * kF32
                                 : P * kF32;
     m.load_phase_bytes = loaded + in.source_file_bytes + tokenizer + kFrugalFixedOverheadBytes;

@@ -43,6 +43,7 @@ struct PlanInputs {
   double lora_fraction = 0;
   std::optional<Dtype> weights_dtype;  // unset: the method's usual (see resolved_weights_dtype)
   bool double_quant = true;
+  double base_bits_per_weight = 0;  // a frozen base kept as a file stores it (GGUF types); 0: from the dtype
   bool mixed_precision = false;  // 16-bit weights and activations, fp32 master weights
   Dtype gradient_dtype = Dtype::F32;
   Optimizer optimizer = Optimizer::AdamW;

@@ -1,5 +1,7 @@
 #include "plan/train_plan.h"
 
+#include "io/gguf.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -55,14 +57,31 @@ double model_file_bytes(const std::string& path) {
   return total;
 }
 
+// Bits per weight of a GGUF file's block projections as stored (blocks and their scales).
+double gguf_projection_bits_per_weight(const std::string& path) {
+  const GgufFile g(path);
+  double bytes = 0, weights = 0;
+  for (const GgufTensorInfo& t : g.tensors()) {
+    if (t.ne.size() != 2 || t.name.rfind("blk.", 0) != 0) continue;
+    bytes += static_cast<double>(t.nbytes);
+    weights += static_cast<double>(t.elements());
+  }
+  return weights > 0 ? 8 * bytes / weights : 32;
+}
+
 PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape& model, Profile profile) {
   PlanInputs in;
   in.model = model;
   in.profile = profile;
-  in.method = c.method == "full" ? Method::Full : c.load_in_4bit ? Method::Qlora : Method::Lora;
+  const bool compact_base = c.load_in_4bit || c.load_in_8bit || c.keep_gguf_quantization;
+  in.method = c.method == "full" ? Method::Full : compact_base ? Method::Qlora : Method::Lora;
   if (c.load_in_4bit) {
     in.weights_dtype = c.bnb_4bit_quant_type == "fp4" ? Dtype::FP4 : Dtype::NF4;
     in.double_quant = c.bnb_4bit_use_double_quant;
+  } else if (c.load_in_8bit) {
+    in.weights_dtype = Dtype::Int8;
+  } else if (c.keep_gguf_quantization) {
+    in.base_bits_per_weight = gguf_projection_bits_per_weight(c.base_model);
   }
   in.lora_r = c.lora_r;
   in.lora_targets = parse_lora_targets(c.lora_target_modules);

@@ -36,6 +36,8 @@ struct TrainConfig {
   bool load_in_4bit = false;                  // QLoRA: the frozen linear weights in 4 bits
   std::string bnb_4bit_quant_type = "nf4";    // nf4 | fp4
   bool bnb_4bit_use_double_quant = true;      // 8-bit block scales (0.127 instead of 0.5 bits/param)
+  bool load_in_8bit = false;                  // the frozen linear weights as int8 rows (LLM.int8's layout)
+  bool keep_gguf_quantization = false;        // a GGUF base's linear weights kept in the file's types
   // optimisation
   double learning_rate = 2e-4;
   std::string lr_scheduler = "cosine";  // constant | linear | cosine

@@ -103,6 +103,24 @@ double evaluate(TrainingPass& pass, const std::vector<Example>& examples, const 
   return sums[1] > 0 ? sums[0] / sums[1] : -1;
 }
 
+// How the frozen base is held: plain fp32, 4 bits (QLoRA), int8 rows, or the GGUF file's own types.
+LoadOptions base_load_options(const TrainConfig& c) {
+  LoadOptions load;
+  const int compact = c.load_in_4bit + c.load_in_8bit + c.keep_gguf_quantization;
+  if (compact == 0) return load;
+  const char* key = c.load_in_4bit ? "load_in_4bit" : c.load_in_8bit ? "load_in_8bit" : "keep_gguf_quantization";
+  if (compact > 1) fail(key, "", "choose one of load_in_4bit, load_in_8bit and keep_gguf_quantization");
+  if (c.method == "full") fail(key, "", "a compact base is frozen: use method: lora");
+  if (c.keep_gguf_quantization) {
+    load.keep_gguf_types = true;
+  } else {
+    LinearQuantization q{c.bnb_4bit_quant_type == "fp4" ? Quant4Type::kFp4 : Quant4Type::kNf4, c.bnb_4bit_use_double_quant};
+    q.int8 = c.load_in_8bit;
+    load.quantize_linears = q;
+  }
+  return load;
+}
+
 // Where the ranks other than the root send their progress line.
 std::FILE* null_stream() {
   static std::FILE* f = std::fopen("/dev/null", "w");
@@ -137,12 +155,7 @@ TrainReport run_training(const TrainConfig& c) {
     write_file_atomically(c.output_dir + "/config.yaml", train_config_to_yaml(c));
   }
 
-  LoadOptions load;
-  if (c.load_in_4bit) {
-    if (full) fail("load_in_4bit", "", "4-bit weights are frozen: use method: lora (QLoRA)");
-    load.quantize_linears =
-        LinearQuantization{c.bnb_4bit_quant_type == "fp4" ? Quant4Type::kFp4 : Quant4Type::kNf4, c.bnb_4bit_use_double_quant};
-  }
+  const LoadOptions load = base_load_options(c);
   std::unique_ptr<Model> model = load_model(c.base_model, c.tokenizer, load);
   PreparedData data = prepare_data(data_options(c), *model->tokenizer);
   say(data.summary);

@@ -8,6 +8,7 @@
 #include "model/model.h"
 #include "model/training_pass.h"
 #include "lora_test_util.h"
+#include "run_frugal.h"
 #include "test_paths.h"
 
 namespace frugal {
@@ -28,33 +29,92 @@ Batch batch() {
   return b;
 }
 
+// A LoRA pass over a compact base equals, bit for bit, one over plain fp32 matrices holding the
+// dequantized values, forward (loss) and backward (adapter gradients).
+void expect_equals_lora_over_dequantized(std::unique_ptr<Model> compact, const std::string& what) {
+  auto reference = stories();
+  for (int64_t l = 0; l < reference->config.n_layers; ++l)
+    for (WeightRole r : parse_lora_targets("all-linear")) {
+      const Matrix& q = linear_weight(compact->weights, r, l);
+      ASSERT_TRUE(q.compact() && q.data.empty()) << what;
+      linear_weight(reference->weights, r, l).data.resize(static_cast<size_t>(q.rows * q.cols));
+      q.dequantize_into(linear_weight(reference->weights, r, l).data.data());
+    }
+  LoraAdapter a1 = test::random_lora(compact->config, 0.05f, 5), a2 = test::random_lora(reference->config, 0.05f, 5);
+  TrainingPass p1(*compact, &a1, {Precision::F32, false, false});
+  TrainingPass p2(*reference, &a2, {Precision::F32, false, false});
+  p1.zero_grad();
+  p2.zero_grad();
+  const double l1 = p1.forward_backward(batch(), 1.0f / 7, 0).loss_sum;
+  const double l2 = p2.forward_backward(batch(), 1.0f / 7, 0).loss_sum;
+  EXPECT_EQ(l1, l2) << what;
+  EXPECT_EQ(p1.lora_grads(), p2.lora_grads()) << what;
+  // And it is a different model from the unquantized one.
+  auto original = stories();
+  LoraAdapter a3 = test::random_lora(original->config, 0.05f, 5);
+  TrainingPass p3(*original, &a3, {Precision::F32, false, false});
+  EXPECT_NE(p3.evaluate(batch()).loss_sum, l1) << what;
+}
+
 TEST(QLora, EqualsLoraOverTheDequantizedWeights) {
   for (Quant4Type type : {Quant4Type::kNf4, Quant4Type::kFp4}) {
     auto quantized = stories();
     quantize_linear_weights(quantized->weights, type, true);
-    // The reference: the same values in plain fp32 matrices.
-    auto reference = stories();
-    for (int64_t l = 0; l < reference->config.n_layers; ++l)
-      for (WeightRole r : parse_lora_targets("all-linear")) {
-        const Matrix& q = linear_weight(quantized->weights, r, l);
-        ASSERT_TRUE(q.q4 && q.data.empty());
-        linear_weight(reference->weights, r, l).data.resize(static_cast<size_t>(q.rows * q.cols));
-        q.q4->dequantize(linear_weight(reference->weights, r, l).data.data());
-      }
-    LoraAdapter a1 = test::random_lora(quantized->config, 0.05f, 5), a2 = test::random_lora(reference->config, 0.05f, 5);
-    TrainingPass p1(*quantized, &a1, {Precision::F32, false, false});
-    TrainingPass p2(*reference, &a2, {Precision::F32, false, false});
-    p1.zero_grad();
-    p2.zero_grad();
-    const double l1 = p1.forward_backward(batch(), 1.0f / 7, 0).loss_sum;
-    const double l2 = p2.forward_backward(batch(), 1.0f / 7, 0).loss_sum;
-    EXPECT_EQ(l1, l2);
-    EXPECT_EQ(p1.lora_grads(), p2.lora_grads());
-    // And it is a different model from the unquantized one.
-    auto original = stories();
-    LoraAdapter a3 = test::random_lora(original->config, 0.05f, 5);
-    TrainingPass p3(*original, &a3, {Precision::F32, false, false});
-    EXPECT_NE(p3.evaluate(batch()).loss_sum, l1);
+    expect_equals_lora_over_dequantized(std::move(quantized), type == Quant4Type::kNf4 ? "nf4" : "fp4");
+  }
+}
+
+// load_in_8bit: int8 rows with one absmax each.
+TEST(QLora, Int8BaseEqualsLoraOverTheDequantizedWeights) {
+  LoadOptions options;
+  options.quantize_linears = LinearQuantization{};
+  options.quantize_linears->int8 = true;
+  auto model = load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"), options);
+  ASSERT_TRUE(model->weights.layers[0].wq.packed);
+  EXPECT_EQ(model->weights.layers[0].wq.packed->type_name(), "int8 (per row)");
+  expect_equals_lora_over_dequantized(std::move(model), "int8");
+}
+
+// keep_gguf_quantization: a Q8_0 GGUF base (F16 where rows are not a multiple of 32) trained on as
+// stored equals the same file dequantized at load, the Q/K rows permuted as blocks.
+TEST(QLora, KeptGgufTypesEqualTheFileDequantizedAtLoad) {
+  const std::string path = std::string(::testing::TempDir()) + "frugal_qlora_q8.gguf";
+  export_gguf(*stories(), path, ExportDtype::Q8_0);
+  LoadOptions keep;
+  keep.keep_gguf_types = true;
+  auto kept = load_model(path, "", keep);
+  auto plain = load_model(path);
+  EXPECT_EQ(kept->weights.layers[1].wq.packed->type_name(), "Q8_0");
+  EXPECT_EQ(kept->weights.layers[1].down.packed->type_name(), "F16");  // 172 columns
+  for (int64_t l = 0; l < plain->config.n_layers; ++l)
+    for (WeightRole r : parse_lora_targets("all-linear")) {
+      const Matrix& k = linear_weight(kept->weights, r, l);
+      std::vector<float> expanded(static_cast<size_t>(k.rows * k.cols));
+      k.dequantize_into(expanded.data());
+      EXPECT_EQ(expanded, linear_weight(plain->weights, r, l).data) << "layer " << l;
+    }
+  LoraAdapter a1 = test::random_lora(kept->config, 0.05f, 5), a2 = test::random_lora(plain->config, 0.05f, 5);
+  TrainingPass p1(*kept, &a1, {Precision::F32, false, false});
+  TrainingPass p2(*plain, &a2, {Precision::F32, false, false});
+  p1.zero_grad();
+  p2.zero_grad();
+  EXPECT_EQ(p1.forward_backward(batch(), 1.0f / 7, 0).loss_sum, p2.forward_backward(batch(), 1.0f / 7, 0).loss_sum);
+  EXPECT_EQ(p1.lora_grads(), p2.lora_grads());
+  EXPECT_LT(linear_weight_bytes(kept->weights), linear_weight_bytes(plain->weights) / 3);
+}
+
+TEST(QLora, CompactBaseSettingsAreChecked) {
+  const std::string hf = test::fixture("stories260k_hf/f32_sharded");
+  const std::string base = "train --base_model " + hf + " --dataset x.jsonl --output_dir " +
+                           std::string(::testing::TempDir()) + "frugal_qlora_settings";
+  for (const auto& [options, message] :
+       {std::pair{" --method full --load_in_8bit true", "load_in_8bit: a compact base is frozen: use method: lora"},
+        std::pair{" --load_in_4bit true --load_in_8bit true", "choose one of load_in_4bit, load_in_8bit"},
+        std::pair{" --keep_gguf_quantization true", "keep_gguf_quantization: the base model is not a GGUF file"}}) {
+    test::RunResult r = test::run_frugal(base + options);
+    EXPECT_EQ(r.exit_code, 1) << options;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
 }
 

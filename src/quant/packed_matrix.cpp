@@ -1,0 +1,50 @@
+#include "quant/packed_matrix.h"
+
+#include <cstring>
+
+namespace frugal {
+
+namespace {
+
+class Int8Rows final : public PackedMatrix {
+ public:
+  explicit Int8Rows(Int8RowwiseMatrix m) : m_(std::move(m)) {}
+  void dequantize(float* out) const override { m_.dequantize(out); }
+  int64_t bytes() const override { return m_.bytes(); }
+  std::string type_name() const override { return "int8 (per row)"; }
+
+ private:
+  Int8RowwiseMatrix m_;
+};
+
+class GgmlRows final : public PackedMatrix {
+ public:
+  GgmlRows(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols)
+      : type_(type), rows_(rows), cols_(cols), row_bytes_(ggml_row_bytes(type, cols)),
+        blocks_(data, data + row_bytes_ * static_cast<uint64_t>(rows)) {}
+  void dequantize(float* out) const override {
+#pragma omp parallel for if (rows_ > 64)
+    for (int64_t r = 0; r < rows_; ++r)
+      dequantize_row(type_, blocks_.data() + static_cast<uint64_t>(r) * row_bytes_, out + r * cols_, cols_);
+  }
+  int64_t bytes() const override { return static_cast<int64_t>(blocks_.size()); }
+  std::string type_name() const override { return ggml_type_name(static_cast<uint32_t>(type_)); }
+
+ private:
+  GgmlType type_;
+  int64_t rows_, cols_;
+  uint64_t row_bytes_;
+  std::vector<uint8_t> blocks_;
+};
+
+}  // namespace
+
+std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols) {
+  return std::make_shared<Int8Rows>(quantize_matrix_int8_rowwise(data, rows, cols));
+}
+
+std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols) {
+  return std::make_shared<GgmlRows>(type, data, rows, cols);
+}
+
+}  // namespace frugal

@@ -1,0 +1,29 @@
+// Frozen base weights held compactly other than bitsandbytes' 4 bits (Quant4Matrix): LLM.int8's
+// rows of int8 (load_in_8bit), or a GGUF file's own blocks (Q4_K, Q8_0, F16, ...) kept as stored so
+// a quantized GGUF base is trained on without re-quantizing it. Like the 4-bit matrices they are
+// dequantized one matrix at a time right before a product, never for the whole model.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quant/ggml_types.h"
+#include "quant/int8_rowwise.h"
+
+namespace frugal {
+
+class PackedMatrix {
+ public:
+  virtual ~PackedMatrix() = default;
+  virtual void dequantize(float* out) const = 0;  // all rows x cols values, row-major [out, in]
+  virtual int64_t bytes() const = 0;              // resident bytes of codes and scales
+  virtual std::string type_name() const = 0;      // "int8 (per row)", "Q4_K", ...
+};
+
+std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols);
+
+// `rows` rows of `cols` values in ggml `type`, copied from `data` (ggml_row_bytes(type, cols) each).
+std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols);
+
+}  // namespace frugal
