@@ -212,7 +212,7 @@ BatchStream::BatchStream(const std::vector<Example>& examples, BatchingOptions o
   fingerprint_ = batching_fingerprint(examples, options_);
 }
 
-Batch BatchStream::next() {
+const BatchPlan& BatchStream::advance() {
   if (state_.index >= batches_per_epoch_) {
     ++state_.epoch;
     state_.index = 0;
@@ -223,20 +223,13 @@ Batch BatchStream::next() {
     if (static_cast<int64_t>(epoch_plan_.size()) != batches_per_epoch_)
       fail("batching", "epoch " + std::to_string(state_.epoch), "the number of micro-batches changed between epochs");
   }
-  return collate(*examples_, epoch_plan_[state_.index++], options_);
+  return epoch_plan_[state_.index++];
 }
 
+Batch BatchStream::next() { return collate(*examples_, advance(), options_); }
+
 Batch BatchStream::next(int rank, int ranks) {
-  if (ranks == 1) return next();
-  if (state_.index >= batches_per_epoch_) {
-    ++state_.epoch;
-    state_.index = 0;
-  }
-  if (planned_epoch_ != state_.epoch) {
-    epoch_plan_ = plan_epoch(lengths_, options_, state_.epoch);
-    planned_epoch_ = state_.epoch;
-  }
-  const BatchPlan& global = epoch_plan_[state_.index++];
+  const BatchPlan& global = advance();
   const ShardRange rows = shard_range(global.size(), rank, ranks);
   const BatchPlan mine(global.begin() + static_cast<std::ptrdiff_t>(rows.begin),
                        global.begin() + static_cast<std::ptrdiff_t>(rows.end));

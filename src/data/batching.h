@@ -102,6 +102,8 @@ class BatchStream {
   std::vector<BatchPlan> plan(int64_t epoch) const { return plan_epoch(lengths_, options_, epoch); }
 
  private:
+  const BatchPlan& advance();  // the next planned micro-batch (planning a new epoch when one ends)
+
   const std::vector<Example>* examples_;
   BatchingOptions options_;
   std::vector<int64_t> lengths_;
