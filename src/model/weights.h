@@ -61,6 +61,9 @@ struct WeightSlot {
 
 // Every slot the config needs, in a stable order (model-level first, then layer by layer).
 std::vector<WeightSlot> weight_slots(const LlamaConfig& config, LlamaWeights& weights);
+// The same slots without weights behind them (data is null): names and shapes only, for writers
+// that produce the tensors themselves.
+std::vector<WeightSlot> weight_layout(const LlamaConfig& config);
 
 // In and out features of a linear layer (Wq ... Down) under `config`.
 int64_t linear_in_features(const LlamaConfig& config, WeightRole role);
@@ -80,5 +83,7 @@ int64_t linear_weight_bytes(const LlamaWeights& weights);
 // These permute the rows of a Q or K projection (or its LoRA B, or bias) between the two.
 void permute_rows_meta_to_hf(float* data, int64_t rows, int64_t cols, int64_t n_heads);
 void permute_rows_hf_to_meta(float* data, int64_t rows, int64_t cols, int64_t n_heads);
+// Where row `meta_row` of a Meta-layout projection with `rows` rows sits in HF order.
+int64_t hf_row_of_meta_row(int64_t meta_row, int64_t rows, int64_t n_heads);
 
 }  // namespace frugal
