@@ -42,7 +42,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int32_t vocab
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path) {
   std::unique_ptr<Model> model;
   if (is_directory(path)) model = load_hf_model(path);
-  else if (starts_with_gguf_magic(path)) model = load_gguf_model(path);
+  else if (starts_with_gguf_magic(path)) model = load_gguf_model(path, tokenizer_path.empty());
   else return load_llama2c_model(path, tokenizer_path);
   if (!tokenizer_path.empty()) {
     model->tokenizer = load_tokenizer(tokenizer_path, static_cast<int32_t>(model->config.vocab_size));

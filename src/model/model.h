@@ -28,7 +28,8 @@ struct Model {
 // `tokenizer_path` may also override the tokenizer of the other formats (a GGUF or HF folder).
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path = "");
 
-std::unique_ptr<Model> load_gguf_model(const std::string& path);
+// Without `read_tokenizer` the model's tokenizer is left null (the caller sets one).
+std::unique_ptr<Model> load_gguf_model(const std::string& path, bool read_tokenizer = true);
 // Only the config of a GGUF model: reads the header (metadata and tensor list), no tensor data.
 LlamaConfig load_gguf_config(const std::string& path);
 std::unique_ptr<Model> load_hf_model(const std::string& dir);

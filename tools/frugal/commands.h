@@ -16,5 +16,6 @@ int cmd_train(const Args& args);
 int cmd_merge(const Args& args);
 int cmd_evaluate(const Args& args);
 int cmd_make_dataset(const Args& args);
+int cmd_init_model(const Args& args);
 
 }  // namespace frugal::cli

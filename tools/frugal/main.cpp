@@ -25,6 +25,7 @@ const std::map<std::string, Command>& commands() {
       {"merge", {frugal::cli::cmd_merge, "merge a LoRA adapter into its base and write GGUF or a Hugging Face folder"}},
       {"evaluate", {frugal::cli::cmd_evaluate, "eval loss and exact-match accuracy of greedy answers on a chat/instruction dataset"}},
       {"make-dataset", {frugal::cli::cmd_make_dataset, "write the built-in task (dates to ISO 8601) as chat JSONL"}},
+      {"init-model", {frugal::cli::cmd_init_model, "write a Llama model with random weights (a preset's shape or given dims) as GGUF"}},
       {"train", {frugal::cli::cmd_train, "fine-tune with LoRA or fully from a YAML config and/or --key value options"}},
   };
   return table;
