@@ -41,16 +41,6 @@ uint32_t file_type(ExportDtype d) {
   return 0;
 }
 
-GgmlType ggml_type_of(ExportDtype d) {
-  switch (d) {
-    case ExportDtype::F32: return GgmlType::F32;
-    case ExportDtype::F16: return GgmlType::F16;
-    case ExportDtype::BF16: return GgmlType::BF16;
-    case ExportDtype::Q8_0: return GgmlType::Q8_0;
-  }
-  return GgmlType::F32;
-}
-
 int32_t type_of_token(const Vocab& v, size_t id) {
   return v.token_types.empty() ? static_cast<int32_t>(TokenType::Normal) : v.token_types[id];
 }
@@ -87,13 +77,24 @@ bool is_vector_role(WeightRole r) {
          r == WeightRole::Bk || r == WeightRole::Bv;
 }
 
+}  // namespace
+
 // ---- GGUF ----
 
-void set_llama_metadata(GgufWriter& w, const Model& model, ExportDtype dtype) {
-  const LlamaConfig& c = model.config;
+GgmlType export_ggml_type(ExportDtype d) {
+  switch (d) {
+    case ExportDtype::F32: return GgmlType::F32;
+    case ExportDtype::F16: return GgmlType::F16;
+    case ExportDtype::BF16: return GgmlType::BF16;
+    case ExportDtype::Q8_0: return GgmlType::Q8_0;
+  }
+  return GgmlType::F32;
+}
+
+void set_gguf_model_metadata(GgufWriter& w, const LlamaConfig& c, const std::string& name, ExportDtype dtype) {
   const std::string a = c.architecture + ".";
   w.set_string("general.architecture", c.architecture);
-  if (!model.name.empty()) w.set_string("general.name", model.name);
+  if (!name.empty()) w.set_string("general.name", name);
   w.set_u32("general.file_type", file_type(dtype));
   if (dtype == ExportDtype::Q8_0) w.set_u32("general.quantization_version", 2);  // GGML_QNT_VERSION
   w.set_u32(a + "context_length", static_cast<uint32_t>(c.context_length));
@@ -116,7 +117,8 @@ void set_llama_metadata(GgufWriter& w, const Model& model, ExportDtype dtype) {
   w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.vocab_size));
 }
 
-void set_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t vocab_size, std::vector<std::string>& notes) {
+void set_gguf_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t vocab_size,
+                                 std::vector<std::string>& notes) {
   if (static_cast<int64_t>(vocab.tokens.size()) > vocab_size)
     fail(vocab.source, "", "the tokenizer has " + std::to_string(vocab.tokens.size()) +
                                " tokens but the model's embedding only " + std::to_string(vocab_size) + " rows");
@@ -167,6 +169,8 @@ void set_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t vocab_siz
   if (spm) w.set_bool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
   if (!v.chat_template.empty()) w.set_string("tokenizer.chat_template", v.chat_template);
 }
+
+namespace {
 
 // ---- Hugging Face ----
 
@@ -430,8 +434,8 @@ std::vector<std::string> export_gguf(const Model& model, const std::string& path
   const LlamaConfig& c = model.config;
   std::vector<std::string> notes;
   GgufWriter w;
-  set_llama_metadata(w, model, dtype);
-  set_tokenizer_metadata(w, model.tokenizer->vocab(), c.vocab_size, notes);
+  set_gguf_model_metadata(w, c, model.name, dtype);
+  set_gguf_tokenizer_metadata(w, model.tokenizer->vocab(), c.vocab_size, notes);
 
   const bool permute = gguf_permutes_rotary_rows(c.architecture);
   // weight_slots only takes addresses; nothing is written through them here.
@@ -439,7 +443,7 @@ std::vector<std::string> export_gguf(const Model& model, const std::string& path
     const std::string name = gguf_tensor_name(s.role, s.layer);
     const bool vector = is_vector_role(s.role);
     std::vector<int64_t> shape = vector ? std::vector<int64_t>{s.rows} : std::vector<int64_t>{s.rows, s.cols};
-    GgmlType type = vector ? GgmlType::F32 : ggml_type_of(dtype);
+    GgmlType type = vector ? GgmlType::F32 : export_ggml_type(dtype);
     if (type == GgmlType::Q8_0 && s.cols % 32 != 0) {
       type = GgmlType::F16;
       notes.push_back(name + ": row length " + std::to_string(s.cols) + " is not a multiple of 32, written as F16");

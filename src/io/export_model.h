@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/gguf_writer.h"
 #include "model/model.h"
 #include "tokenizer/vocab.h"
 
@@ -19,6 +20,14 @@ std::string export_dtype_name(ExportDtype dtype);        // "f32", ...
 // multiple of 32 long; other tensors fall back to F16. Returns one line per such decision, for the
 // user. Metadata: general.*, <arch>.* from the config, tokenizer.* from the vocabulary.
 std::vector<std::string> export_gguf(const Model& model, const std::string& path, ExportDtype dtype);
+
+// The pieces of export_gguf, for writers whose tensors come from elsewhere (init-model generates
+// them): the GGUF type of a dtype, general.* and <arch>.* metadata from a config, and tokenizer.*
+// from a vocabulary (padded with unused tokens up to `vocab_size`; notes say so).
+GgmlType export_ggml_type(ExportDtype dtype);
+void set_gguf_model_metadata(GgufWriter& w, const LlamaConfig& config, const std::string& name, ExportDtype dtype);
+void set_gguf_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t vocab_size,
+                                 std::vector<std::string>& notes);
 
 // Hugging Face folder: config.json, model.safetensors (F32, F16 or BF16; Q8_0 is refused; linear
 // weights held in 4 bits are written in bitsandbytes' format with a quantization_config) and the

@@ -48,7 +48,7 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
 
 LlamaConfig load_gguf_config(const std::string& path) { return config_from_gguf(GgufFile(path)); }
 
-std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options) {
+std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options, bool read_tokenizer) {
   GgufFile g(path);
   auto model = std::make_unique<Model>();
   model->format = ModelFormat::Gguf;
@@ -56,10 +56,15 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   model->name = g.get_string("general.name", "");
   model->config = config_from_gguf(g);
   const LlamaConfig& c = model->config;
-  model->tokenizer = std::make_unique<Tokenizer>(vocab_from_gguf(g));
-  if (model->tokenizer->size() != c.vocab_size)
-    fail(path, "tokenizer.ggml.tokens", std::to_string(model->tokenizer->size()) + " tokens but token_embd has " +
-                                            std::to_string(c.vocab_size) + " rows");
+  if (read_tokenizer) {
+    // frugal init-model writes models without one; they are used with a tokenizer given separately.
+    if (!g.find("tokenizer.ggml.model"))
+      fail(path, "tokenizer.ggml.model", "the file has no tokenizer; give one (--tokenizer FILE)");
+    model->tokenizer = std::make_unique<Tokenizer>(vocab_from_gguf(g));
+    if (model->tokenizer->size() != c.vocab_size)
+      fail(path, "tokenizer.ggml.tokens", std::to_string(model->tokenizer->size()) + " tokens but token_embd has " +
+                                              std::to_string(c.vocab_size) + " rows");
+  }
 
   for (const GgufTensorInfo& t : g.tensors())
     model->source_tensors.push_back({t.name, ggml_type_name(static_cast<uint32_t>(t.type)), t.ne, t.nbytes});

@@ -245,6 +245,23 @@ void GgufWriter::add_tensor(const std::string& name, std::vector<int64_t> shape,
   tensors_.push_back(std::move(t));
 }
 
+void GgufWriter::add_generated_tensor(const std::string& name, std::vector<int64_t> shape, GgmlType type,
+                                      RowFiller fill) {
+  int64_t rows = 0, row_len = 0;
+  check_new_tensor(name, shape, type, rows, row_len);
+  if (!is_float_type(type) && type != GgmlType::Q8_0)
+    fail("GGUF writer", "tensor " + name, "cannot encode " + ggml_type_name(static_cast<uint32_t>(type)) +
+                                              " (F32, F16, BF16 and Q8_0 can be written from fp32 values)");
+  if (!fill) fail("GGUF writer", "tensor " + name, "no row filler given");
+  Tensor t;
+  t.name = name;
+  t.shape = std::move(shape);
+  t.type = type;
+  t.fill = std::move(fill);
+  t.nbytes = ggml_row_bytes(type, row_len) * static_cast<uint64_t>(rows);
+  tensors_.push_back(std::move(t));
+}
+
 void GgufWriter::add_tensor(const std::string& name, std::vector<int64_t> shape, GgmlType type,
                             std::vector<float>&& values) {
   auto owned = std::make_shared<std::vector<float>>(std::move(values));
@@ -297,19 +314,29 @@ void GgufWriter::write(const std::string& path) const {
   out.write(head.b.data(), head.b.size());
   const std::vector<uint8_t> zeros(alignment_, 0);
   std::vector<uint8_t> buffer;
+  std::vector<float> generated;
   for (const Tensor& t : tensors_) {
     if (t.pre_encoded) {
       out.write(t.encoded.data(), t.encoded.size());
     } else {
-      // Encode a bounded number of rows at a time, so a large tensor never needs a second full copy.
+      // Encode a bounded number of rows at a time, so a large tensor never needs a second full copy
+      // (and a generated one never exists whole).
       const int64_t row_len = t.shape.back();
-      const int64_t rows = static_cast<int64_t>(t.values.size()) / row_len;
+      int64_t rows = 1;
+      for (int64_t d : t.shape) rows *= d;
+      rows /= row_len;
       const uint64_t row_bytes = ggml_row_bytes(t.type, row_len);
       const int64_t chunk_rows = std::max<int64_t>(1, (int64_t{1} << 22) / row_len);
       buffer.resize(static_cast<size_t>(std::min(rows, chunk_rows) * row_bytes));
+      if (t.fill) generated.resize(static_cast<size_t>(std::min(rows, chunk_rows) * row_len));
       for (int64_t r = 0; r < rows; r += chunk_rows) {
         const int64_t n = std::min(chunk_rows, rows - r);
-        encode_rows(t.type, t.values.data() + r * row_len, buffer.data(), n, row_len);
+        const float* src = t.values.data() + r * row_len;
+        if (t.fill) {
+          t.fill(r, n, generated.data());
+          src = generated.data();
+        }
+        encode_rows(t.type, src, buffer.data(), n, row_len);
         out.write(buffer.data(), static_cast<size_t>(n * row_bytes));
       }
     }

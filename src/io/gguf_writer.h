@@ -5,6 +5,7 @@
 #pragma once
 #include "core/atomic_file.h"
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -59,6 +60,12 @@ class GgufWriter {
   // takes ownership instead. Q8_0 needs the row length (last dimension) to be a multiple of 32.
   void add_tensor(const std::string& name, std::vector<int64_t> shape, GgmlType type, std::span<const float> values);
   void add_tensor(const std::string& name, std::vector<int64_t> shape, GgmlType type, std::vector<float>&& values);
+  // A tensor whose fp32 values are produced while writing, a bounded number of rows at a time:
+  // `fill(first_row, n_rows, out)` writes rows [first_row, first_row + n_rows) of the row-major
+  // shape into `out`. Nothing of it is held before or after, so a model can be generated straight
+  // into a file larger than memory. Same types as add_tensor.
+  using RowFiller = std::function<void(int64_t first_row, int64_t n_rows, float* out)>;
+  void add_generated_tensor(const std::string& name, std::vector<int64_t> shape, GgmlType type, RowFiller fill);
   // Bytes already encoded as `type` (any type the reader supports), written unchanged.
   void add_encoded_tensor(const std::string& name, std::vector<int64_t> shape, GgmlType type,
                           std::span<const uint8_t> bytes);
@@ -73,6 +80,7 @@ class GgufWriter {
     std::vector<int64_t> shape;
     GgmlType type;
     std::span<const float> values;              // source of an encoded-on-write tensor
+    RowFiller fill;                             // source of a generated tensor (values is empty then)
     std::shared_ptr<std::vector<float>> owned;  // keeps owned values alive
     std::span<const uint8_t> encoded;           // source of a pre-encoded tensor
     bool pre_encoded = false;

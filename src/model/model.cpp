@@ -47,7 +47,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const std::string& to
   if (is_directory(path)) {
     model = load_hf_model(path, options);
   } else if (starts_with_gguf_magic(path)) {
-    model = load_gguf_model(path, options);
+    model = load_gguf_model(path, options, tokenizer_path.empty());
   } else {
     model = load_llama2c_model(path, tokenizer_path);
     if (options.quantize_linears) quantize_linear_weights(model->weights, *options.quantize_linears);

@@ -40,7 +40,9 @@ struct LoadOptions {
 std::unique_ptr<Model> load_model(const std::string& path, const std::string& tokenizer_path = "",
                                   const LoadOptions& options = {});
 
-std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options = {});
+// Without `read_tokenizer` the model's tokenizer is left null (the caller sets one).
+std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOptions& options = {},
+                                       bool read_tokenizer = true);
 // Only the config of a GGUF model: reads the header (metadata and tensor list), no tensor data.
 LlamaConfig load_gguf_config(const std::string& path);
 std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& options = {});

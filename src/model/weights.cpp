@@ -31,30 +31,24 @@ void LlamaWeights::allocate(const LlamaConfig& c, bool linear) {
   }
 }
 
-std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
+std::vector<WeightSlot> weight_layout(const LlamaConfig& c) {
   std::vector<WeightSlot> s;
-  auto mat = [&](WeightRole r, int64_t layer, Matrix& m) { s.push_back({r, layer, m.data.data(), m.rows, m.cols}); };
-  auto vec = [&](WeightRole r, int64_t layer, std::vector<float>& v) {
-    s.push_back({r, layer, v.data(), static_cast<int64_t>(v.size()), 1});
-  };
-  mat(WeightRole::TokenEmbedding, -1, w.token_embedding);
-  vec(WeightRole::OutputNorm, -1, w.output_norm);
-  if (!c.tied_output) mat(WeightRole::Output, -1, w.output);
+  auto mat = [&](WeightRole r, int64_t layer, int64_t rows, int64_t cols) { s.push_back({r, layer, nullptr, rows, cols}); };
+  auto vec = [&](WeightRole r, int64_t layer, int64_t n) { s.push_back({r, layer, nullptr, n, 1}); };
+  mat(WeightRole::TokenEmbedding, -1, c.vocab_size, c.dim);
+  vec(WeightRole::OutputNorm, -1, c.dim);
+  if (!c.tied_output) mat(WeightRole::Output, -1, c.vocab_size, c.dim);
   for (int64_t i = 0; i < c.n_layers; ++i) {
-    LayerWeights& l = w.layers[i];
-    vec(WeightRole::AttnNorm, i, l.attn_norm);
-    mat(WeightRole::Wq, i, l.wq);
-    mat(WeightRole::Wk, i, l.wk);
-    mat(WeightRole::Wv, i, l.wv);
-    mat(WeightRole::Wo, i, l.wo);
-    vec(WeightRole::FfnNorm, i, l.ffn_norm);
-    mat(WeightRole::Gate, i, l.gate);
-    mat(WeightRole::Up, i, l.up);
-    mat(WeightRole::Down, i, l.down);
+    vec(WeightRole::AttnNorm, i, c.dim);
+    for (WeightRole r : {WeightRole::Wq, WeightRole::Wk, WeightRole::Wv, WeightRole::Wo})
+      mat(r, i, linear_out_features(c, r), linear_in_features(c, r));
+    vec(WeightRole::FfnNorm, i, c.dim);
+    for (WeightRole r : {WeightRole::Gate, WeightRole::Up, WeightRole::Down})
+      mat(r, i, linear_out_features(c, r), linear_in_features(c, r));
     if (c.qkv_bias) {
-      vec(WeightRole::Bq, i, l.bq);
-      vec(WeightRole::Bk, i, l.bk);
-      vec(WeightRole::Bv, i, l.bv);
+      vec(WeightRole::Bq, i, c.q_dim());
+      vec(WeightRole::Bk, i, c.kv_dim());
+      vec(WeightRole::Bv, i, c.kv_dim());
     }
   }
   return s;
@@ -63,6 +57,25 @@ std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
 bool is_linear_role(WeightRole r) {
   return r == WeightRole::Wq || r == WeightRole::Wk || r == WeightRole::Wv || r == WeightRole::Wo ||
          r == WeightRole::Gate || r == WeightRole::Up || r == WeightRole::Down;
+}
+
+std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
+  std::vector<WeightSlot> slots = weight_layout(c);
+  for (WeightSlot& s : slots) {
+    LayerWeights* l = s.layer >= 0 ? &w.layers.at(static_cast<size_t>(s.layer)) : nullptr;
+    switch (s.role) {
+      case WeightRole::TokenEmbedding: s.data = w.token_embedding.data.data(); break;
+      case WeightRole::OutputNorm: s.data = w.output_norm.data(); break;
+      case WeightRole::Output: s.data = w.output.data.data(); break;
+      case WeightRole::AttnNorm: s.data = l->attn_norm.data(); break;
+      case WeightRole::FfnNorm: s.data = l->ffn_norm.data(); break;
+      case WeightRole::Bq: s.data = l->bq.data(); break;
+      case WeightRole::Bk: s.data = l->bk.data(); break;
+      case WeightRole::Bv: s.data = l->bv.data(); break;
+      default: s.data = linear_weight(w, s.role, s.layer).data.data(); break;
+    }
+  }
+  return slots;
 }
 
 int64_t linear_in_features(const LlamaConfig& c, WeightRole role) {
@@ -140,20 +153,26 @@ int64_t linear_weight_bytes(const LlamaWeights& w) {
   return total;
 }
 
-namespace {
-// Rows of one head are (D/2 pairs) x 2 in one layout and 2 x (D/2) in the other: a per-head transpose.
-// Rows are moved as bytes, so quantized rows (GGUF blocks) permute like fp32 ones.
-void permute_rows(uint8_t* data, int64_t rows, size_t row_bytes, int64_t n_heads, bool meta_to_hf) {
+int64_t hf_row_of_meta_row(int64_t meta_row, int64_t rows, int64_t n_heads) {
+  // Rows of one head are (D/2 pairs) x 2 in the Meta layout and 2 x (D/2) in HF's: a per-head transpose.
   const int64_t per_head = rows / n_heads, half = per_head / 2;
+  const int64_t head = meta_row / per_head, m = meta_row % per_head;
+  return head * per_head + (m % 2) * half + m / 2;
+}
+
+namespace {
+// One head at a time, so the scratch is one head's rows. Rows are moved as bytes, so quantized rows
+// (GGUF blocks) permute like fp32 ones.
+void permute_rows(uint8_t* data, int64_t rows, size_t row_bytes, int64_t n_heads, bool meta_to_hf) {
+  const int64_t per_head = rows / n_heads;
   std::vector<uint8_t> tmp(static_cast<size_t>(per_head) * row_bytes);
   for (int64_t h = 0; h < n_heads; ++h) {
     uint8_t* head = data + static_cast<size_t>(h * per_head) * row_bytes;
-    for (int64_t i = 0; i < half; ++i)
-      for (int64_t j = 0; j < 2; ++j) {
-        int64_t meta_row = 2 * i + j, hf_row = j * half + i;
-        int64_t from = meta_to_hf ? meta_row : hf_row, to = meta_to_hf ? hf_row : meta_row;
-        std::memcpy(&tmp[static_cast<size_t>(to) * row_bytes], head + static_cast<size_t>(from) * row_bytes, row_bytes);
-      }
+    for (int64_t meta_row = 0; meta_row < per_head; ++meta_row) {
+      const int64_t hf_row = hf_row_of_meta_row(meta_row, per_head, 1);
+      const int64_t from = meta_to_hf ? meta_row : hf_row, to = meta_to_hf ? hf_row : meta_row;
+      std::memcpy(&tmp[static_cast<size_t>(to) * row_bytes], head + static_cast<size_t>(from) * row_bytes, row_bytes);
+    }
     std::memcpy(head, tmp.data(), tmp.size());
   }
 }

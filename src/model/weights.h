@@ -69,6 +69,9 @@ struct WeightSlot {
 
 // Every slot the config needs, in a stable order (model-level first, then layer by layer).
 std::vector<WeightSlot> weight_slots(const LlamaConfig& config, LlamaWeights& weights);
+// The same slots without weights behind them (data is null): names and shapes only, for writers
+// that produce the tensors themselves.
+std::vector<WeightSlot> weight_layout(const LlamaConfig& config);
 
 // Wq ... Down: the projections LoRA adapts and QLoRA holds in 4 bits.
 bool is_linear_role(WeightRole role);
@@ -101,5 +104,7 @@ int64_t linear_weight_bytes(const LlamaWeights& weights);
 void permute_rows_meta_to_hf(float* data, int64_t rows, int64_t cols, int64_t n_heads);
 void permute_rows_hf_to_meta(float* data, int64_t rows, int64_t cols, int64_t n_heads);
 void permute_row_bytes_meta_to_hf(uint8_t* data, int64_t rows, size_t row_bytes, int64_t n_heads);
+// Where row `meta_row` of a Meta-layout projection with `rows` rows sits in HF order.
+int64_t hf_row_of_meta_row(int64_t meta_row, int64_t rows, int64_t n_heads);
 
 }  // namespace frugal

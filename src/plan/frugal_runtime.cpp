@@ -23,10 +23,6 @@ void note_unmodelled(const PlanInputs& in, MemoryBreakdown& m) {
   if (in.gradient_dtype != Dtype::F32) m.notes.push_back("frugal keeps gradients in fp32: --grad-dtype is ignored");
   if (in.weights_dtype && in.method != Method::Qlora && *in.weights_dtype != Dtype::F32)
     m.notes.push_back("frugal keeps every weight as fp32 (plus bf16 copies): --weights-dtype is ignored");
-  if (in.method == Method::Qlora)
-    m.notes.push_back("QLoRA is not implemented yet: block projections assumed stored as " +
-                      dtype_name(in.resolved_weights_dtype()) +
-                      " and dequantized tile by tile (DESIGN.md), no bf16 copies of them");
 }
 
 }  // namespace
@@ -139,6 +135,19 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
                // widest is N x widest, or the logits' gradient [rows, V] going back through the head.
       m.items.push_back({"bf16 activation cast", std::max(N * widest, rows * V) * kBf16,
                          "max(N x widest, min(256, N) x V) x 2 B (matmul input rounding)"});
+    // QLoRA: matmul_onednn.cpp's weight_view dequantizes one 4-bit projection at a time into a
+    // reused fp32 scratch (plus its bf16 rounding under bf16 matmuls), sized by the largest
+    // projection, and quantized_matrix.cpp decodes its double-quantized block scales (one fp32 per
+    // 64 weights) into another.
+    if (qlora) {
+      double largest = 0;
+      for (WeightRole role : all_linear_roles())
+        largest = std::max(largest, static_cast<double>(linear_in_features(c, role) * linear_out_features(c, role)));
+      const double per_weight = kF32 + (bf16 ? kBf16 : 0) + (in.double_quant ? kF32 / 64 : 0);
+      m.items.push_back({"4-bit dequant scratch", largest * per_weight,
+                         count_str(largest) + " (largest projection) x " + bytes_str_per(per_weight) +
+                             " (fp32" + (bf16 ? " + bf16" : "") + (in.double_quant ? " + block scales" : "") + ")"});
+    }
     m.items.push_back(
         {"logits and loss", (chunk * V + 2 * chunk * C) * kF32 + N * 8, "256 rows x (V + 2C) x 4 B + row list"});
     m.items.push_back({"batch", N * 4 * 4, "tokens, positions, segments, targets: 4 x N x 4 B"});

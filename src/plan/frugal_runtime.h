@@ -8,6 +8,8 @@
 //  - src/kernels/attention_train_fast.cpp: one (row, kv head)'s scratch, with [G*T, T] scores;
 //  - src/kernels/cross_entropy.cpp: 256-row chunks of [rows, V] fp32 logits;
 //    src/kernels/matmul_onednn.cpp: the bf16 rounding buffer of matmul inputs;
+//  - src/kernels/matmul_onednn.cpp and src/quant/quantized_matrix.cpp under QLoRA: one 4-bit
+//    projection dequantized at a time (fp32, its bf16 rounding, its block scales);
 //  - the LoRA arena (values, gradients) and AdamW's two fp32 moments;
 //  - src/train/trainer.cpp and checkpoint.cpp when saving (arrays streamed to disk; sharded ones
 //    through a tensor-sized buffer) and exporting (a bf16 copy of the model for full fine-tuning);

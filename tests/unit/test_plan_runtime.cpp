@@ -72,6 +72,26 @@ TEST(PlanRuntime, WeightsAreFp32PlusBf16Copies) {
       4 * in.model.parameters + 270e6 + c.vocab_size * kFrugalTokenizerBytesPerToken + kFrugalFixedOverheadBytes);
 }
 
+// QLoRA dequantizes one 4-bit projection at a time: the scratch is the largest projection (TinyLlama's
+// gate/up/down, 5632 x 2048) in fp32, its bf16 rounding under bf16 matmuls, and one fp32 block scale
+// per 64 weights under double quantization. LoRA has none.
+TEST(PlanRuntime, QloraDequantScratchIsTheLargestProjection) {
+  PlanInputs in;
+  in.model = find_preset("tinyllama-1.1b");
+  in.profile = Profile::Frugal;
+  in.method = Method::Lora;
+  EXPECT_EQ(plan_memory(in).bytes_of("4-bit dequant scratch"), 0);
+  in.method = Method::Qlora;
+  in.weights_dtype = Dtype::NF4;
+  in.double_quant = true;
+  in.mixed_precision = true;
+  const double largest = 5632.0 * 2048;
+  EXPECT_DOUBLE_EQ(plan_memory(in).bytes_of("4-bit dequant scratch"), largest * (4 + 2 + 4.0 / 64));
+  in.mixed_precision = false;
+  in.double_quant = false;
+  EXPECT_DOUBLE_EQ(plan_memory(in).bytes_of("4-bit dequant scratch"), largest * 4);
+}
+
 double status_kib(const std::string& key) {
   std::ifstream in("/proc/self/status");
   std::string line;
