@@ -7,7 +7,9 @@ set -uo pipefail
 frugal=$1
 data=$2
 work=$(mktemp -d /tmp/frugal-kill-rank.XXXXXX)
-trap 'kill -9 "${mpi_pid:-0}" 2>/dev/null; rm -rf "$work"' EXIT
+mpi_pid=""
+# Only a running launcher is killed: `kill 0` would end this whole process group (ctest included).
+trap 'if [ -n "$mpi_pid" ]; then kill -9 "$mpi_pid" 2>/dev/null; fi; rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 fail() { echo "kill_rank: $*" >&2; [ -f "$work/log" ] && tail -20 "$work/log" >&2; exit 1; }
 
@@ -31,7 +33,7 @@ start=$(date +%s%N)
 kill -9 "$victim"
 wait "$mpi_pid"
 rc=$?
-mpi_pid=0
+mpi_pid=""
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 echo "kill_rank: job ended with exit code $rc ${elapsed_ms} ms after rank 1 (pid $victim) was killed"
 [ "$rc" -ne 0 ] || fail "the job exited 0 after a rank was killed"

@@ -10,6 +10,8 @@
 #include "model/quantize_model.h"
 #include "quant/nf4.h"
 #include "run_frugal.h"
+#include "io/peft_adapter.h"
+#include "lora_test_util.h"
 
 namespace frugal {
 namespace {
@@ -130,6 +132,39 @@ TEST(Quantize, HelpListsEveryOption) {
     found += r.out.find(option) != std::string::npos;
   EXPECT_EQ(found, 11) << r.out;
   EXPECT_NE(test::run_frugal("--help").out.find("quantize"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace frugal
+
+namespace frugal {
+namespace {
+
+// merge --requantize: the merged weights (base + adapter) are quantized again and written as a
+// bitsandbytes folder, with a warning that says how much rounding that costs; the result is the
+// 4-bit quantization of the merged fp32 weights, so the adapter's change survives where it is
+// larger than the rounding.
+TEST(Quantize, MergeRequantizesTheMergedWeightsWithAWarning) {
+  auto model = stories();
+  const LoraAdapter adapter = test::random_lora(model->config, 0.05f, 9);
+  const fs::path adapter_dir = fs::path(::testing::TempDir()) / "frugal_requantize_adapter";
+  const fs::path out = fs::path(::testing::TempDir()) / "frugal_requantize_out";
+  fs::remove_all(adapter_dir), fs::remove_all(out);
+  write_peft_adapter(adapter_dir.string(), adapter, model->config, "stories260K");
+  test::RunResult r = test::run_frugal("merge " + kStories + " --adapter " + adapter_dir.string() + " -o " +
+                                       out.string() + " --format hf --dtype f32 --requantize nf4-dq");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("merge: warning: re-quantizing to nf4-dq rounds the merged weights again"), std::string::npos)
+      << r.err;
+  merge_lora_into(model->weights, adapter);
+  quantize_linears(model->weights, WeightQuant::kNf4, true);
+  auto written = load_model(out.string());
+  ASSERT_TRUE(written->weights.layers[2].wv.q4);
+  EXPECT_EQ(written->weights.layers[2].wv.q4->packed, model->weights.layers[2].wv.q4->packed);
+
+  test::RunResult gguf = test::run_frugal("merge " + kStories + " -o " + out.string() + ".gguf --requantize nf4");
+  EXPECT_EQ(gguf.exit_code, 1);
+  EXPECT_NE(gguf.err.find("--requantize: nf4: writes a bitsandbytes Hugging Face folder"), std::string::npos) << gguf.err;
 }
 
 }  // namespace
