@@ -1,9 +1,10 @@
 // Data parallelism on a real model (issue 6): SmolLM2-135M-Instruct, 2 ranks x 1 row equal 1 rank x
 // 2 rows over two optimizer steps (per-step losses and final trainable values within fp32 noise),
-// for LoRA at ZeRO stage 0 and for full fine-tuning at stage 3 (block weights sharded and gathered
+// for LoRA at ZeRO stages 0-2 and for full fine-tuning at stage 3 (block weights sharded and gathered
 // per use), with the 2-rank run's peak RSS within 10% of the planner's per-rank prediction. Short
 // rows (64 tokens) keep it to seconds.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 const std::string kModel = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
 
 std::string dataset() {
-  const std::string path = std::string(::testing::TempDir()) + "frugal_dp_smollm2.jsonl";
+  const std::string path = std::string(::testing::TempDir()) + "frugal_dp_smollm2_" + std::to_string(::getpid()) + ".jsonl";
   const std::string text = test::read_file(test::shared_data("datasets/tinyshakespeare/input.txt"));
   std::ofstream out(path);
   for (int i = 0; i < 8; ++i) out << nlohmann::json{{"text", text.substr(i * 300, 150 + 20 * i)}}.dump() << "\n";
@@ -47,6 +48,8 @@ void expect_two_ranks_equal_one(const std::string& name, const std::string& sett
 }
 
 TEST(DataParallelSmolLM2, LoraStage0) { expect_two_ranks_equal_one("lora0", "--method lora --zero_stage 0"); }
+TEST(DataParallelSmolLM2, LoraStage1) { expect_two_ranks_equal_one("lora1", "--method lora --zero_stage 1"); }
+TEST(DataParallelSmolLM2, LoraStage2) { expect_two_ranks_equal_one("lora2", "--method lora --zero_stage 2"); }
 
 TEST(DataParallelSmolLM2, FullFineTuningStage3) {
   expect_two_ranks_equal_one("full3", "--method full --zero_stage 3");

@@ -4,6 +4,7 @@
 // (full fp32 / LoRA fp32 / LoRA bf16, checkpointing off and on), micro-batch 1 x 128 tokens; the
 // whole grid at 512 tokens is a benchmark (its table is in the closing note).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -21,7 +22,9 @@ const std::string kModel = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
 // Text records longer than 128 tokens (Tiny Shakespeare in 2,000-character pieces), so every packed
 // row is full.
 std::string long_rows_dataset() {
-  const std::string path = std::string(::testing::TempDir()) + "frugal_plan_run_rows.jsonl";
+  // One file per process: the tests run in parallel processes.
+  const std::string path =
+      std::string(::testing::TempDir()) + "frugal_plan_run_rows_" + std::to_string(::getpid()) + ".jsonl";
   const std::string text = test::read_file(test::shared_data("datasets/tinyshakespeare/input.txt"));
   std::ofstream out(path);
   for (int i = 0; i < 8; ++i) out << nlohmann::json{{"text", text.substr(i * 2000, 2000)}}.dump() << "\n";

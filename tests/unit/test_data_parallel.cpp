@@ -3,6 +3,7 @@
 // stages 0-2 and full fine-tuning at stages 0-3, including an epoch whose last global micro-batch
 // leaves one rank without rows; checkpoints resume at the same and at a different world size.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 // 37 records of varied length; 4 held out leave 33 to train on: with 2 ranks x 2 rows, the 9th
 // global micro-batch of each epoch has a single row, so rank 1 runs the placeholder batch.
 std::string dataset() {
-  const std::string path = std::string(::testing::TempDir()) + "frugal_dp_data.jsonl";
+  const std::string path = std::string(::testing::TempDir()) + "frugal_dp_data_" + std::to_string(::getpid()) + ".jsonl";
   const char* lines[] = {"Lily saw a big red ball in the park.", "Tom had a little dog named Max.",
                          "The sun was warm and the sky was blue.", "She wanted to play with her mom.",
                          "Once upon a time there was a little girl who liked to run."};

@@ -101,11 +101,17 @@ double status_kib(const std::string& key) {
 }
 
 // Resets the peak-RSS mark to the current RSS (Linux >= 4.0); false where that is not possible.
+// Writing 5 to clear_refs sets VmHWM to the current VmRSS (Linux 4.0+). Checked by reading both
+// back; retried because the two reads race with the kernel's own accounting (seen under ctest -j2).
 bool reset_peak_rss() {
-  std::ofstream out("/proc/self/clear_refs");
-  out << "5";
-  out.flush();
-  return out.good() && status_kib("VmHWM") <= status_kib("VmRSS") + 64;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    std::ofstream out("/proc/self/clear_refs");
+    out << "5";
+    out.flush();
+    if (!out.good()) return false;
+    if (status_kib("VmHWM") <= status_kib("VmRSS") + 64) return true;
+  }
+  return false;
 }
 
 // Builds a random-weight model and adapter and runs one LoRA forward + backward of B x T tokens;
