@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/read_file.h"
 
 namespace frugal {
 
@@ -273,12 +274,8 @@ Dataset parse_dataset(const std::string& content, const std::string& path, const
 }
 
 Dataset load_dataset(const std::string& path, const DatasetOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "cannot open the dataset file");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) fail(path, "", "cannot read the dataset file");
-  return parse_dataset(buffer.str(), path, options);
+  return parse_dataset(read_whole_file(path, "cannot open the dataset file", "cannot read the dataset file"), path,
+                       options);
 }
 
 }  // namespace frugal

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/read_file.h"
 #include "core/half.h"
 #include "io/bnb_4bit.h"
 #include "io/gguf_lora.h"
@@ -212,14 +213,6 @@ ojson hf_config(const Model& model, ExportDtype dtype) {
   j["use_cache"] = true;
   j["vocab_size"] = c.vocab_size;
   return j;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 ojson added_token(size_t id, const std::string& content, bool special) {
@@ -485,7 +478,7 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
     const std::string src_dir = src.substr(0, src.size() - suffix.size());
     for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                              "tokenizer.model", "added_tokens.json"})
-      if (fs::exists(src_dir + "/" + name)) tokenizer_files.emplace_back(name, read_file(src_dir + "/" + name));
+      if (fs::exists(src_dir + "/" + name)) tokenizer_files.emplace_back(name, read_whole_file(src_dir + "/" + name));
     notes.push_back("tokenizer: copied from " + src_dir);
   } else {
     tokenizer_files.emplace_back("tokenizer.json", hf_tokenizer_json(vocab));

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/read_file.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
 #include "io/tensor_names.h"
@@ -45,12 +46,9 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 json read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "cannot open (not a PEFT adapter folder?)");
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = read_whole_file(path, "cannot open (not a PEFT adapter folder?)");
   try {
-    return json::parse(text.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     fail(path, "", std::string("not valid JSON: ") + e.what());
   }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/read_file.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/token_index.h"
 #include "tokenizer/vocab.h"
@@ -28,16 +29,8 @@ using nlohmann::json;
 
 constexpr std::string_view kSpaceMark = "\xE2\x96\x81";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 json read_json(const std::string& path) {
-  const std::string text = read_text(path);
+  const std::string text = read_whole_file(path);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -262,7 +255,7 @@ void read_config(const std::string& dir, const json& root, Vocab& v) {
     fail(path, "", std::string("unexpected structure: ") + e.what());
   }
   const std::string jinja = dir + "/chat_template.jinja";  // where newer transformers save it
-  if (v.chat_template.empty() && std::filesystem::exists(jinja)) v.chat_template = read_text(jinja);
+  if (v.chat_template.empty() && std::filesystem::exists(jinja)) v.chat_template = read_whole_file(jinja);
 }
 
 }  // namespace

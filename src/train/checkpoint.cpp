@@ -21,6 +21,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/read_file.h"
 #include "core/mapped_file.h"
 #include "io/safetensors.h"
 
@@ -135,11 +136,7 @@ std::vector<LossPoint> get_losses(const Json& j, const std::string& path, const 
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "missing or unreadable (incomplete checkpoint?)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_whole_file(path, "missing or unreadable (incomplete checkpoint?)");
 }
 
 bool all_digits(std::string_view s) {

@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "core/error.h"
+#include "core/read_file.h"
 
 namespace frugal {
 
@@ -375,12 +376,7 @@ void validate(const TrainConfig& c, const std::map<std::string, Origin>& origins
 }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "cannot open the config file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail(path, "", "cannot read the config file");
-  return ss.str();
+  return read_whole_file(path, "cannot open the config file", "cannot read the config file");
 }
 
 void apply_yaml(TrainConfig& c, const std::string& path, std::map<std::string, Origin>& origins) {

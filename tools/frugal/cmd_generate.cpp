@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "core/read_file.h"
 #include "core/error.h"
 #include "infer/generate.h"
 #include "model_options.h"
@@ -40,7 +41,7 @@ int cmd_generate(const Args& args) {
 
   auto model = load_model_from(o);
   if (o.was_set("prompt") && o.was_set("prompt-file")) fail("generate: give -p or --prompt-file, not both");
-  std::string prompt = o.was_set("prompt-file") ? read_text_file(o.get("prompt-file")) : o.get("prompt");
+  std::string prompt = o.was_set("prompt-file") ? read_whole_file(o.get("prompt-file")) : o.get("prompt");
   bool parse_special = o.flag("special");
   if (o.flag("chat")) {
     std::vector<ChatMessage> messages;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "core/read_file.h"
 #include "core/error.h"
 #include "infer/perplexity.h"
 #include "model_options.h"
@@ -30,7 +31,7 @@ int cmd_perplexity(const Args& args) {
   if (max_tokens < 0) fail("perplexity: --max-tokens must be >= 0");
 
   auto model = load_model_from(o);
-  const std::string text = read_text_file(o.get("file"));
+  const std::string text = read_whole_file(o.get("file"));
   std::vector<int32_t> tokens = model->tokenizer->encode(text, true, false);
   if (o.flag("add-bos") && (tokens.empty() || tokens[0] != model->tokenizer->bos_id()))
     tokens.insert(tokens.begin(), model->tokenizer->bos_id());

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "core/read_file.h"
 #include "core/error.h"
 #include "infer/perplexity.h"
 #include "io/export_model.h"
@@ -63,7 +64,7 @@ int cmd_quantize(const Args& args) {
   std::vector<int32_t> tokens;
   PerplexityResult before;
   if (o.was_set("ppl-file")) {
-    tokens = model->tokenizer->encode(read_text_file(o.get("ppl-file")), true, false);
+    tokens = model->tokenizer->encode(read_whole_file(o.get("ppl-file")), true, false);
     if (max_tokens > 0 && static_cast<int64_t>(tokens.size()) > max_tokens) tokens.resize(max_tokens);
     before = text_perplexity(*model, tokens, ctx, precision, "before");
   }

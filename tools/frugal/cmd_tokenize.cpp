@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "core/read_file.h"
 #include "core/error.h"
 #include "model_options.h"
 
@@ -15,7 +16,7 @@ int cmd_tokenize(const Args& args) {
   Options o("tokenize", "Print the token ids of a text, separated by spaces.", specs);
   if (!parse_or_help(o, args)) return 0;
   if (o.was_set("text") == o.was_set("file")) fail("tokenize: give exactly one of --text and --file");
-  const std::string text = o.was_set("text") ? o.get("text") : read_text_file(o.get("file"));
+  const std::string text = o.was_set("text") ? o.get("text") : read_whole_file(o.get("file"));
   // A separate tokenizer file (llama2.c's tok512.bin) only makes sense with its model, which also
   // tells its vocabulary size; otherwise the model file itself carries the tokenizer.
   std::unique_ptr<Tokenizer> tokenizer;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/read_file.h"
 #include "io/gguf_lora.h"
 #include "io/peft_adapter.h"
 
@@ -61,14 +62,6 @@ bool parse_or_help(Options& options, const std::vector<std::string>& args) {
     }
   options.parse(args);
   return true;
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "", "cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace frugal::cli

@@ -20,7 +20,5 @@ LoraAdapter load_adapter(const std::string& path, const LlamaConfig& config);
 Precision precision_from(const Options& options);   // also applies --threads
 // Declares the options, parses, and prints help when asked (returns false then).
 bool parse_or_help(Options& options, const std::vector<std::string>& args);
-// Reads a whole file; fails naming it.
-std::string read_text_file(const std::string& path);
 
 }  // namespace frugal::cli
