@@ -35,7 +35,6 @@ class SingleProcess final : public Communicator {
   }
   void broadcast(std::span<std::byte>) override {}
   void broadcast(std::span<float>) override {}
-  void barrier() override {}
   [[noreturn]] void abort_job(int exit_code) override { std::exit(exit_code); }
 };
 

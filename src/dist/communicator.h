@@ -43,7 +43,6 @@ class Communicator {
   // The root's bytes to every rank (same length everywhere).
   virtual void broadcast(std::span<std::byte> bytes) = 0;
   virtual void broadcast(std::span<float> values) = 0;
-  virtual void barrier() = 0;
   // Ends every rank of the job at once (after a rank's error, so the others do not wait forever).
   [[noreturn]] virtual void abort_job(int exit_code) = 0;
 

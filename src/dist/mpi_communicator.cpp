@@ -80,7 +80,6 @@ class MpiCommunicator final : public Communicator {
   }
   void broadcast(std::span<std::byte> bytes) override { bcast(bytes.data(), bytes.size(), MPI_BYTE); }
   void broadcast(std::span<float> values) override { bcast(values.data(), values.size(), MPI_FLOAT); }
-  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
   [[noreturn]] void abort_job(int exit_code) override {
     MPI_Abort(MPI_COMM_WORLD, exit_code);
     std::_Exit(exit_code);

@@ -49,7 +49,6 @@ ShardedTrainables::ShardedTrainables(std::vector<TrainableTensor> tensors, Commu
       std::copy(full + e.shard.begin, full + e.shard.end, value_shard_.begin() + static_cast<std::ptrdiff_t>(e.shard_at));
       free_storage(e.t.value_matrix->data);
       free_storage(e.t.value_matrix->bf16);
-      e.gathered = false;
     }
   }
   // The model's matrices came from the heap; hand the pages just freed back to the system.
@@ -61,10 +60,6 @@ ShardedTrainables::ShardedTrainables(std::vector<TrainableTensor> tensors, Commu
 
 bool ShardedTrainables::wants_hooks() const {
   return std::any_of(entries_.begin(), entries_.end(), [](const Entry& e) { return e.layerwise; });
-}
-
-size_t ShardedTrainables::resident_floats() const {
-  return m_.size() + v_.size() + grad_shard_.size() + value_shard_.size();
 }
 
 void ShardedTrainables::start_step() { std::fill(grad_shard_.begin(), grad_shard_.end(), 0.0f); }
@@ -230,15 +225,14 @@ void ShardedTrainables::acquire_weights(int64_t layer) {
   if (stage_ != 3) return;
   for (size_t i : by_layer_[static_cast<size_t>(layer)]) {
     Entry& e = entries_[i];
-    if (e.gathered) continue;
     Matrix& w = *e.t.value_matrix;
+    if (!w.data.empty()) continue;  // already gathered
     w.data = take_spare(e.t.count);
     std::copy(value_shard_.begin() + static_cast<std::ptrdiff_t>(e.shard_at),
               value_shard_.begin() + static_cast<std::ptrdiff_t>(e.shard_at + e.shard.size()),
               w.data.begin() + static_cast<std::ptrdiff_t>(e.shard.begin));
     comm_.all_gather(w.data);
     if (bf16_copies_) prepare_bf16(w);
-    e.gathered = true;
   }
 }
 
@@ -248,7 +242,6 @@ void ShardedTrainables::release_weights(int64_t layer) {
     Entry& e = entries_[i];
     put_spare(e.t.value_matrix->data);
     free_storage(e.t.value_matrix->bf16);
-    e.gathered = false;
   }
 }
 

@@ -42,7 +42,6 @@ class ShardedTrainables final : public LayerParameterHooks {
   ShardedTrainables(std::vector<TrainableTensor> tensors, Communicator& comm, int zero_stage, bool bf16_copies);
 
   size_t count() const { return count_; }  // all values of all tensors
-  int zero_stage() const { return stage_; }
 
   void start_step();          // zeroes the sharded gradient accumulators
   void micro_batch_done();    // ZeRO-2/3: reduce-scatters what the hooks did not, and zeroes it
@@ -71,17 +70,14 @@ class ShardedTrainables final : public LayerParameterHooks {
   void gradients_ready(int64_t layer) override;
   bool wants_hooks() const;
 
-  // Per-rank resident floats of the sharded state (moments, gradient shards, value shards).
-  size_t resident_floats() const;
-
  private:
   struct Entry {
     TrainableTensor t;
     ShardRange shard;
     size_t state_at = 0;   // offset of this tensor's moments in m_ / v_
     size_t shard_at = 0;   // offset of this tensor's shard in grad_shard_ / value_shard_
-    bool layerwise = false;  // reduced by gradients_ready / sharded by stage 3
-    bool gathered = true;    // stage 3: values present in the model right now
+    bool layerwise = false;  // reduced by gradients_ready / sharded by stage 3 (gathered while its
+                             // matrix holds data)
   };
   void reduce_scatter_into_shard(Entry& e);
   float* shard_values(Entry& e);

@@ -104,12 +104,7 @@ void merge_lora_into(LlamaWeights& weights, const LoraAdapter& adapter) {
   const int64_t r = adapter.config.r;
   for (const LoraLayer& l : adapter.layers) {
     Matrix& m = linear_weight(weights, l.role, l.layer);
-    if (m.compact()) {  // a compact base: the merged weight is the dequantized one plus the delta, kept in fp32
-      m.data.resize(static_cast<size_t>(m.rows * m.cols));
-      m.dequantize_into(m.data.data());
-      m.q4.reset();
-      m.packed.reset();
-    }
+    m.expand_to_fp32();  // a compact base: the merged weight is the dequantized one plus the delta, in fp32
     const float* A = adapter.a(l);
     const float* B = adapter.b(l);
 #pragma omp parallel for

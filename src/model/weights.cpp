@@ -125,6 +125,14 @@ void Matrix::dequantize_into(float* out) const {
     std::copy(data.begin(), data.end(), out);
 }
 
+void Matrix::expand_to_fp32() {
+  if (!compact()) return;
+  data.resize(static_cast<size_t>(rows * cols));
+  dequantize_into(data.data());
+  q4.reset();
+  packed.reset();
+}
+
 void quantize_linear_weight(Matrix& m, const LinearQuantization& q) {
   if (!q.int8) return quantize_linear_weight(m, q.type, q.double_quant);
   if (m.compact()) return;
@@ -139,8 +147,7 @@ void quantize_linear_weights(LlamaWeights& w, const LinearQuantization& q) {
 }
 
 void quantize_linear_weights(LlamaWeights& w, Quant4Type type, bool double_quant) {
-  for (LayerWeights& l : w.layers)
-    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) quantize_linear_weight(*m, type, double_quant);
+  quantize_linear_weights(w, LinearQuantization{type, double_quant});
 }
 
 int64_t linear_weight_bytes(const LlamaWeights& w) {

@@ -24,6 +24,8 @@ struct Matrix {
   bool compact() const { return q4 || packed; }
   // All values as fp32 into `out` (rows * cols), whatever holds them.
   void dequantize_into(float* out) const;
+  // A compact matrix becomes a plain fp32 one (to be changed, e.g. by a merge); no-op otherwise.
+  void expand_to_fp32();
   void resize(int64_t r, int64_t c) { rows = r; cols = c; data.assign(static_cast<size_t>(r * c), 0.0f); }
   void set_shape(int64_t r, int64_t c) { rows = r; cols = c; }
 };

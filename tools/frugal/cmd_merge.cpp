@@ -32,13 +32,7 @@ int cmd_merge(const Args& args) {
       fail("--requantize", requantize, "must be none, nf4, nf4-dq, fp4 or fp4-dq");
     if (format != "hf") fail("--requantize", requantize, "writes a bitsandbytes Hugging Face folder: use --format hf");
     for (LayerWeights& l : model->weights.layers)  // layers without an adapter may still be compact
-      for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down})
-        if (m->compact()) {
-          m->data.resize(static_cast<size_t>(m->rows * m->cols));
-          m->dequantize_into(m->data.data());
-          m->q4.reset();
-          m->packed.reset();
-        }
+      for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) m->expand_to_fp32();
     const QuantizeReport r = quantize_linears(model->weights, requantize.rfind("fp4", 0) == 0 ? WeightQuant::kFp4 : WeightQuant::kNf4,
                                               requantize.size() > 3);
     double err = 0, rms = 0;
