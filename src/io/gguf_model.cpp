@@ -111,7 +111,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
         const size_t row_bytes = ggml_row_bytes(t->type, s.cols);
         if (permute && s.role == WeightRole::Wq) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_heads);
         if (permute && s.role == WeightRole::Wk) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_kv_heads);
-        m.packed = pack_ggml_rows(t->type, rows.data(), s.rows, s.cols);
+        m.packed = pack_ggml_rows(t->type, std::move(rows), s.rows, s.cols);
         continue;
       }
       m.resize(s.rows, s.cols);

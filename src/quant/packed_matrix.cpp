@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/error.h"
+
 namespace frugal {
 
 namespace {
@@ -19,9 +21,11 @@ class Int8Rows final : public PackedMatrix {
 
 class GgmlRows final : public PackedMatrix {
  public:
-  GgmlRows(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols)
-      : type_(type), rows_(rows), cols_(cols), row_bytes_(ggml_row_bytes(type, cols)),
-        blocks_(data, data + row_bytes_ * static_cast<uint64_t>(rows)) {}
+  GgmlRows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows, int64_t cols)
+      : type_(type), rows_(rows), cols_(cols), row_bytes_(ggml_row_bytes(type, cols)), blocks_(std::move(blocks)) {
+    if (blocks_.size() != row_bytes_ * static_cast<uint64_t>(rows))
+      fail(ggml_type_name(static_cast<uint32_t>(type)) + " matrix", "", "block bytes do not match its shape");
+  }
   void dequantize(float* out) const override {
 #pragma omp parallel for if (rows_ > 64)
     for (int64_t r = 0; r < rows_; ++r)
@@ -43,8 +47,9 @@ std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t
   return std::make_shared<Int8Rows>(quantize_matrix_int8_rowwise(data, rows, cols));
 }
 
-std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols) {
-  return std::make_shared<GgmlRows>(type, data, rows, cols);
+std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows,
+                                                   int64_t cols) {
+  return std::make_shared<GgmlRows>(type, std::move(blocks), rows, cols);
 }
 
 }  // namespace frugal

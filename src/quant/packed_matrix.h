@@ -23,7 +23,8 @@ class PackedMatrix {
 
 std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols);
 
-// `rows` rows of `cols` values in ggml `type`, copied from `data` (ggml_row_bytes(type, cols) each).
-std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols);
+// `rows` rows of `cols` values in ggml `type`, ggml_row_bytes(type, cols) bytes each, taken over.
+std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows,
+                                                   int64_t cols);
 
 }  // namespace frugal
