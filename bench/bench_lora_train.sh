@@ -6,6 +6,9 @@
 #   fp32       frugal --bf16 false              | torch fp32
 #   bf16       frugal --bf16 true               | torch.autocast("cpu", bfloat16) over fp32 weights
 #   bf16_ckpt  bf16 + --gradient_checkpointing  | autocast + transformers' activation checkpointing
+#   qlora      bf16 + load_in_4bit NF4 + DQ       | bitsandbytes NF4 + DQ, bf16 compute, PEFT's
+#                                                 | prepare_model_for_kbit_training, autocast
+#   qlora_ckpt qlora + --gradient_checkpointing   | qlora + gradient checkpointing
 # Every run is its own process (so peak RSS is that mode's alone), one at a time, never in parallel.
 #
 # Comparable timing: each run does WARMUP untimed steps (default 1) and then STEPS timed ones;
@@ -20,7 +23,7 @@
 #
 # Needs the reference Python environment (tests/reference/setup_reference_env.sh).
 # Usage: bench/bench_lora_train.sh [steps (default 5)] [threads (default: all cores)]
-# Env:   WARMUP=1  MODES="fp32 bf16 bf16_ckpt"  LORA_DROPOUT=0.05  BENCH_OUT=runs/bench/lora_train-<time>
+# Env:   WARMUP=1  MODES="fp32 bf16 bf16_ckpt qlora qlora_ckpt"  LORA_DROPOUT=0.05  BENCH_OUT=runs/bench/lora_train-<time>
 #        FRUGAL_REF_PYTHON=/opt/frugal-ref/bin/python
 #        FRUGAL_BENCH_SKIP_BUILD=1 (do not run scripts/setup.sh)  FRUGAL_BIN=build/frugal (binary to time)
 # Prints a markdown table; the raw JSON lines go to $BENCH_OUT/results.jsonl.
@@ -29,7 +32,7 @@ cd "$(dirname "$0")/.."
 steps="${1:-5}"
 threads="${2:-$(nproc)}"
 warmup="${WARMUP:-1}"
-modes="${MODES:-fp32 bf16 bf16_ckpt}"
+modes="${MODES:-fp32 bf16 bf16_ckpt qlora qlora_ckpt}"
 dropout="${LORA_DROPOUT:-0.05}"
 python="${FRUGAL_REF_PYTHON:-/opt/frugal-ref/bin/python}"
 frugal="${FRUGAL_BIN:-./build/frugal}"
@@ -49,13 +52,25 @@ python3 bench/bench_report.py text-jsonl "$text" "$out/tinyshakespeare_3000chars
   echo "# $(date -u +%FT%TZ), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, frugal $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+dirty')"
 } | tee "$out/header.txt"
 
+qlora=(--load_in_4bit true --bnb_4bit_quant_type nf4 --bnb_4bit_use_double_quant true)
 for mode in $modes; do
+  torch_args=()
   case "$mode" in
     fp32) flags=(--bf16 false --gradient_checkpointing false) ;;
     bf16) flags=(--bf16 true --gradient_checkpointing false) ;;
     bf16_ckpt) flags=(--bf16 true --gradient_checkpointing true) ;;
-    *) echo "unknown mode $mode (fp32, bf16, bf16_ckpt)" >&2; exit 1 ;;
+    qlora) flags=(--bf16 true --gradient_checkpointing false "${qlora[@]}") ;;
+    qlora_ckpt) flags=(--bf16 true --gradient_checkpointing true "${qlora[@]}") ;;
+    *) echo "unknown mode $mode (fp32, bf16, bf16_ckpt, qlora, qlora_ckpt)" >&2; exit 1 ;;
   esac
+  if [[ $mode == qlora* ]]; then
+    # transformers cannot quantize while reading a GGUF: it gets the GGUF's fp32 weights as a folder,
+    # written once by a process of its own.
+    hf="$out/smollm2-hf-f32"
+    [ -f "$hf/config.json" ] || env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" bench/torch_lora_train.py \
+      --model "$model" --convert_to "$hf" > "$out/convert.log" 2>&1
+    torch_args=(--hf_folder "$hf")
+  fi
 
   run="$out/frugal-$mode"
   rm -rf "$run"
@@ -77,7 +92,7 @@ for mode in $modes; do
   # would slow a current PyTorch stack, so they are unset for the torch runs only.
   if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" bench/torch_lora_train.py --mode "$mode" \
       --steps "$steps" --warmup "$warmup" --threads "$threads" --lora_dropout "$dropout" \
-      --model "$model" --text "$text" > "$out/torch-$mode.out" 2> "$out/torch-$mode.log"; then
+      --model "$model" --text "$text" "${torch_args[@]}" > "$out/torch-$mode.out" 2> "$out/torch-$mode.log"; then
     tail -n 1 "$out/torch-$mode.out" | tee -a "$results"
   else
     echo "torch $mode failed (exit $?), see $out/torch-$mode.log:" >&2; tail -n 5 "$out/torch-$mode.log" >&2
