@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "core/error.h"
+#include "quant/codec_tables.h"
 
 namespace frugal {
 
@@ -23,28 +23,6 @@ inline float rounded(float v) {
   asm volatile("" : "+x"(v));
 #endif
   return v;
-}
-
-struct Quant4Bounds {
-  std::array<float, 15> mid;     // midpoints between consecutive sorted code values
-  std::array<uint8_t, 16> code;  // sorted position -> code index
-};
-
-Quant4Bounds make_bounds(Quant4Type type) {
-  const auto& cb = quant4_codebook(type);
-  Quant4Bounds b{};
-  std::array<int, 16> order{};
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int c) { return cb[a] < cb[c]; });
-  for (int i = 0; i < 16; ++i) b.code[i] = static_cast<uint8_t>(order[i]);
-  for (int i = 0; i < 15; ++i) b.mid[i] = (cb[order[i]] + cb[order[i + 1]]) / 2.0f;
-  return b;
-}
-
-const Quant4Bounds& bounds_for(Quant4Type type) {
-  static const Quant4Bounds nf4 = make_bounds(Quant4Type::kNf4);
-  static const Quant4Bounds fp4 = make_bounds(Quant4Type::kFp4);
-  return type == Quant4Type::kNf4 ? nf4 : fp4;
 }
 
 inline uint8_t code4(const Quant4Bounds& b, float scaled) {
@@ -177,9 +155,10 @@ const std::array<float, 256>& dynamic_map_signed() {
   return map;
 }
 
-void quantize_4bit(const float* x, int64_t n, int64_t blocksize, Quant4Type type, uint8_t* packed, float* absmax) {
+void quantize_4bit_ref(const float* x, int64_t n, int64_t blocksize, Quant4Type type, uint8_t* packed,
+                       float* absmax) {
   check_blocksize(blocksize);
-  const Quant4Bounds& b = bounds_for(type);
+  const Quant4Bounds& b = quant4_bounds(type);
   const int64_t nb = num_blocks(n, blocksize);
   const int64_t full = n / blocksize;
   auto put = [&](int64_t i, uint8_t q) {
@@ -218,15 +197,8 @@ void quantize_blockwise_8bit(const float* x, int64_t n, int64_t blocksize, const
   check_blocksize(blocksize);
   // bitsandbytes' CPU library does not search the code per element: it maps [-1, 1] onto 65536 bins, stores
   // the nearest code of each bin (ties to the lower code), and rounds x / absmax to a bin.
-  constexpr int kBins = 65536;
-  std::vector<uint8_t> lut(kBins);
-  float mid[255];
-  for (int i = 0; i < 255; ++i) mid[i] = 0.5f * (code[i] + code[i + 1]);
-  for (int i = 0, c = 0; i < kBins; ++i) {
-    const float v = -1.0f + (2.0f * static_cast<float>(i)) / static_cast<float>(kBins - 1);
-    while (c < 255 && mid[c] < v) ++c;
-    lut[i] = static_cast<uint8_t>(c);
-  }
+  std::vector<uint8_t> lut(kBlockwise8bitBins);
+  fill_blockwise_8bit_bin_lut(code, lut.data());
   const int64_t nb = num_blocks(n, blocksize);
   for (int64_t blk = 0; blk < nb; ++blk) {
     const int64_t lo = blk * blocksize, hi = std::min(n, lo + blocksize);
@@ -242,7 +214,7 @@ void quantize_blockwise_8bit(const float* x, int64_t n, int64_t blocksize, const
     for (int64_t i = lo; i < hi; ++i) {
       const float v = clamp1(x[i] * inv);
       const float half = rounded((v + 1.0f) * 0.5f);
-      const float bin = rounded(half * static_cast<float>(kBins - 1)) + 0.5f;
+      const float bin = rounded(half * static_cast<float>(kBlockwise8bitBins - 1)) + 0.5f;
       q[i] = lut[static_cast<uint16_t>(bin)];
     }
   }

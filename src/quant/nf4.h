@@ -23,18 +23,24 @@ const std::array<float, 256>& dynamic_map_signed();
 inline int64_t quant4_packed_bytes(int64_t n) { return (n + 1) / 2; }
 inline int64_t num_blocks(int64_t n, int64_t blocksize) { return (n + blocksize - 1) / blocksize; }
 
+// The 4-bit codecs come as a scalar reference (`_ref`, the readable statement of what bitsandbytes does)
+// and the SIMD path under the plain name (AVX-512 when built for it, else the reference); the two give
+// identical bits for every input and block size, which tests/unit/test_codecs_fast.cpp checks.
+const char* quant_codecs_isa();  // "avx512" or "scalar"
+
 // 4-bit blockwise quantization. x[n] -> packed[(n+1)/2] (first element in the HIGH nibble; an odd count is
-// padded with the code of 0.0) and absmax[num_blocks(n, blocksize)] (fp32 max |x| per block).
-// Ties between two codes go to the lower code value (torch.bucketize on midpoints).
+// padded with the code of 0.0) and absmax[num_blocks(n, blocksize)] (fp32 max |x| per block, NaN ignored).
+// Ties between two codes go to the lower code value (torch.bucketize on midpoints); NaN gets the code of -1.
+void quantize_4bit_ref(const float* x, int64_t n, int64_t blocksize, Quant4Type type, uint8_t* packed,
+                       float* absmax);
 void quantize_4bit(const float* x, int64_t n, int64_t blocksize, Quant4Type type, uint8_t* packed, float* absmax);
 
-// out[i] = code[nibble i] * absmax[i / blocksize]. Scalar reference and the SIMD path (AVX-512 when built
-// for it, else the reference); both give identical bits.
+// out[i] = code[nibble i] * absmax[i / blocksize].
 void dequantize_4bit_ref(const uint8_t* packed, const float* absmax, int64_t n, int64_t blocksize, Quant4Type type,
                          float* out);
 void dequantize_4bit(const uint8_t* packed, const float* absmax, int64_t n, int64_t blocksize, Quant4Type type,
                      float* out);
-const char* dequantize_4bit_isa();  // "avx512" or "scalar"
+const char* dequantize_4bit_isa();  // same as quant_codecs_isa()
 
 // Blockwise 8-bit quantization against a sorted 256-entry code (bitsandbytes quantize_blockwise, CPU library):
 // absmax per block (NaN ignored); an all-zero block gives codes 0; otherwise x * (1 / absmax) is rounded to

@@ -11,7 +11,8 @@ namespace frugal {
 
 #if defined(__AVX512F__)
 
-const char* dequantize_4bit_isa() { return "avx512"; }
+const char* quant_codecs_isa() { return "avx512"; }
+const char* dequantize_4bit_isa() { return quant_codecs_isa(); }
 
 void dequantize_4bit(const uint8_t* packed, const float* absmax, int64_t n, int64_t blocksize, Quant4Type type,
                      float* out) {
@@ -46,7 +47,8 @@ void dequantize_4bit(const uint8_t* packed, const float* absmax, int64_t n, int6
 
 #else
 
-const char* dequantize_4bit_isa() { return "scalar"; }
+const char* quant_codecs_isa() { return "scalar"; }
+const char* dequantize_4bit_isa() { return quant_codecs_isa(); }
 
 void dequantize_4bit(const uint8_t* packed, const float* absmax, int64_t n, int64_t blocksize, Quant4Type type,
                      float* out) {

@@ -106,11 +106,14 @@ TEST(Nf4, QuantizeBitIdenticalToBitsandbytes) {
     const int64_t n = static_cast<int64_t>(x.size());
     for (const TypeName& t : kTypes) {
       const std::string stem = std::string(t.name) + "_" + name;
-      std::vector<uint8_t> packed(quant4_packed_bytes(n));
-      std::vector<float> absmax(num_blocks(n, kBlock));
+      std::vector<uint8_t> packed(quant4_packed_bytes(n)), packed_ref(packed.size());
+      std::vector<float> absmax(num_blocks(n, kBlock)), absmax_ref(absmax.size());
       quantize_4bit(x.data(), n, kBlock, t.type, packed.data(), absmax.data());
-      expect_same_bytes(packed, read_bytes(stem + ".packed"), stem + " packed");
+      expect_same_bytes(packed, read_bytes(stem + ".packed"), stem + " packed (" + quant_codecs_isa() + ")");
       expect_same_bits(absmax, read_f32(stem + ".absmax"), stem + " absmax");
+      quantize_4bit_ref(x.data(), n, kBlock, t.type, packed_ref.data(), absmax_ref.data());
+      expect_same_bytes(packed_ref, read_bytes(stem + ".packed"), stem + " packed (reference)");
+      expect_same_bits(absmax_ref, read_f32(stem + ".absmax"), stem + " absmax (reference)");
     }
   }
 }
@@ -218,4 +221,5 @@ TEST(Nf4, RejectsBadBlockSize) {
   float x[4] = {1, 2, 3, 4}, absmax[1];
   uint8_t packed[2];
   EXPECT_ANY_THROW(quantize_4bit(x, 4, 0, Quant4Type::kNf4, packed, absmax));
+  EXPECT_ANY_THROW(quantize_4bit_ref(x, 4, -64, Quant4Type::kNf4, packed, absmax));
 }
