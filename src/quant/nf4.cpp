@@ -192,8 +192,8 @@ void dequantize_4bit_ref(const uint8_t* packed, const float* absmax, int64_t n, 
   }
 }
 
-void quantize_blockwise_8bit(const float* x, int64_t n, int64_t blocksize, const float* code, uint8_t* q,
-                             float* absmax) {
+void quantize_blockwise_8bit_ref(const float* x, int64_t n, int64_t blocksize, const float* code, uint8_t* q,
+                                 float* absmax) {
   check_blocksize(blocksize);
   // bitsandbytes' CPU library does not search the code per element: it maps [-1, 1] onto 65536 bins, stores
   // the nearest code of each bin (ties to the lower code), and rounds x / absmax to a bin.
@@ -215,13 +215,15 @@ void quantize_blockwise_8bit(const float* x, int64_t n, int64_t blocksize, const
       const float v = clamp1(x[i] * inv);
       const float half = rounded((v + 1.0f) * 0.5f);
       const float bin = rounded(half * static_cast<float>(kBlockwise8bitBins - 1)) + 0.5f;
-      q[i] = lut[static_cast<uint16_t>(bin)];
+      // A NaN element (or inf * 0 when absmax is inf) goes to bin 0, which is what x86's truncating conversion
+      // gives it; written out because converting NaN to an integer is undefined in C++.
+      q[i] = lut[std::isnan(bin) ? 0 : static_cast<uint16_t>(bin)];
     }
   }
 }
 
-void dequantize_blockwise_8bit(const uint8_t* q, const float* absmax, int64_t n, int64_t blocksize, const float* code,
-                               float* out) {
+void dequantize_blockwise_8bit_ref(const uint8_t* q, const float* absmax, int64_t n, int64_t blocksize,
+                                   const float* code, float* out) {
   check_blocksize(blocksize);
   for (int64_t i = 0; i < n; ++i) out[i] = code[q[i]] * absmax[i / blocksize];
 }
@@ -257,10 +259,12 @@ DoubleQuantScales double_quantize_scales(const float* absmax, int64_t num_scales
 }
 
 void double_dequantize_scales(const DoubleQuantScales& dq, float* absmax) {
-  const auto& code = dynamic_map_signed();
+  // The product is rounded to fp32 in memory before the offset is added (two roundings, as bnb), and the
+  // SIMD dequantization gives the reference's bits.
   const int64_t n = static_cast<int64_t>(dq.codes.size());
-  for (int64_t i = 0; i < n; ++i)
-    absmax[i] = rounded(code[dq.codes[i]] * dq.nested_absmax[i / dq.nested_blocksize]) + dq.offset;
+  dequantize_blockwise_8bit(dq.codes.data(), dq.nested_absmax.data(), n, dq.nested_blocksize,
+                            dynamic_map_signed().data(), absmax);
+  for (int64_t i = 0; i < n; ++i) absmax[i] += dq.offset;
 }
 
 double quant4_bits_per_param(int64_t blocksize, bool double_quant, int64_t nested_blocksize) {

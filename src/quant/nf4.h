@@ -23,7 +23,7 @@ const std::array<float, 256>& dynamic_map_signed();
 inline int64_t quant4_packed_bytes(int64_t n) { return (n + 1) / 2; }
 inline int64_t num_blocks(int64_t n, int64_t blocksize) { return (n + blocksize - 1) / blocksize; }
 
-// The 4-bit codecs come as a scalar reference (`_ref`, the readable statement of what bitsandbytes does)
+// Every codec below comes as a scalar reference (`_ref`, the readable statement of what bitsandbytes does)
 // and the SIMD path under the plain name (AVX-512 when built for it, else the reference); the two give
 // identical bits for every input and block size, which tests/unit/test_codecs_fast.cpp checks.
 const char* quant_codecs_isa();  // "avx512" or "scalar"
@@ -44,9 +44,15 @@ const char* dequantize_4bit_isa();  // same as quant_codecs_isa()
 
 // Blockwise 8-bit quantization against a sorted 256-entry code (bitsandbytes quantize_blockwise, CPU library):
 // absmax per block (NaN ignored); an all-zero block gives codes 0; otherwise x * (1 / absmax) is rounded to
-// one of 65536 bins of [-1, 1] and each bin has its nearest code, as bitsandbytes' lookup table does.
+// one of 65536 bins of [-1, 1] and each bin has its nearest code, as bitsandbytes' lookup table does (a NaN
+// element takes bin 0's code).
+void quantize_blockwise_8bit_ref(const float* x, int64_t n, int64_t blocksize, const float* code, uint8_t* q,
+                                 float* absmax);
 void quantize_blockwise_8bit(const float* x, int64_t n, int64_t blocksize, const float* code, uint8_t* q,
                              float* absmax);
+// out[i] = code[q[i]] * absmax[i / blocksize].
+void dequantize_blockwise_8bit_ref(const uint8_t* q, const float* absmax, int64_t n, int64_t blocksize,
+                                   const float* code, float* out);
 void dequantize_blockwise_8bit(const uint8_t* q, const float* absmax, int64_t n, int64_t blocksize, const float* code,
                                float* out);
 

@@ -1,4 +1,5 @@
-// The SIMD blockwise codecs (quantize_4bit) against their scalar references, bit for bit, over lengths and block sizes around every vector and block boundary and
+// The SIMD blockwise codecs (quantize_4bit, quantize_blockwise_8bit, dequantize_blockwise_8bit) against their
+// scalar references, bit for bit, over lengths and block sizes around every vector and block boundary and
 // over data chosen to hit the edges of the arithmetic: exact ties between codes, zeros of both signs, NaN,
 // infinities, denormals, constant blocks and lone outliers. The references themselves are pinned to
 // bitsandbytes by test_nf4.cpp.
@@ -186,3 +187,97 @@ void check_quantize_4bit(Quant4Type type, const char* name) {
 TEST(Nf4Fast, QuantizeNf4EqualsReference) { check_quantize_4bit(Quant4Type::kNf4, "nf4"); }
 
 TEST(Nf4Fast, QuantizeFp4EqualsReference) { check_quantize_4bit(Quant4Type::kFp4, "fp4"); }
+
+TEST(Nf4Fast, QuantizeBlockwise8bitEqualsReference) {
+  const float* code = dynamic_map_signed().data();
+  for (int64_t bs : {64, 256, 4096, 16, 1, 7, 48}) {
+    for (const DataCase& c : data_cases()) {
+      for (int64_t n : kLengths) {
+        const std::vector<float> x = make_data(c, n, static_cast<uint32_t>(n * 17 + bs));
+        std::vector<uint8_t> q(n, kFastFill), q_ref(n, kRefFill);
+        std::vector<float> absmax(num_blocks(n, bs), -1.0f), absmax_ref(absmax.size(), -2.0f);
+        quantize_blockwise_8bit(x.data(), n, bs, code, q.data(), absmax.data());
+        quantize_blockwise_8bit_ref(x.data(), n, bs, code, q_ref.data(), absmax_ref.data());
+        const std::string what = label("int8", c, n, bs);
+        if (!same_bytes(q, q_ref, what + " codes") || !same_bits(absmax, absmax_ref, what + " absmax")) return;
+      }
+    }
+  }
+}
+
+TEST(Nf4Fast, QuantizeBlockwise8bitFollowsTheCodeItIsGiven) {
+  // The fast path derives its search tables from the code and caches them per thread: a second code must not
+  // reuse the first's. "wide" reaches past [-1, 1] (codes no bin reaches, and codes every bin exceeds).
+  auto linear = [](float lo, float hi) {
+    std::vector<float> c(256);
+    for (int i = 0; i < 256; ++i) c[i] = lo + (hi - lo) * static_cast<float>(i) / 255.0f;
+    return c;
+  };
+  const std::vector<float> unit = linear(-1.0f, 1.0f), wide = linear(-1.5f, 1.5f), narrow = linear(-0.5f, 0.5f);
+  const std::vector<float> dynamic(dynamic_map_signed().begin(), dynamic_map_signed().end());
+  const DataCase normal = data_cases()[0];
+  const std::vector<float> x = make_data(normal, 1000, 3);
+  const std::pair<const char*, const std::vector<float>*> codes[] = {
+      {"dynamic map", &dynamic}, {"linear", &unit}, {"wide", &wide}, {"narrow", &narrow}, {"dynamic map again", &dynamic}};
+  for (const auto& [name, code] : codes) {
+    std::vector<uint8_t> q(1000), q_ref(1000);
+    std::vector<float> absmax(num_blocks(1000, 64)), absmax_ref(absmax.size());
+    quantize_blockwise_8bit(x.data(), 1000, 64, code->data(), q.data(), absmax.data());
+    quantize_blockwise_8bit_ref(x.data(), 1000, 64, code->data(), q_ref.data(), absmax_ref.data());
+    if (!same_bytes(q, q_ref, name)) return;
+  }
+}
+
+TEST(Nf4Fast, DequantizeBlockwise8bitEqualsReference) {
+  const float* code = dynamic_map_signed().data();
+  const float absmax_specials[] = {0.0f, -0.0f, 1.0f, FLT_MAX, INFINITY, std::numeric_limits<float>::quiet_NaN(),
+                                   std::numeric_limits<float>::denorm_min(), 1e-39f, 3.3f};
+  std::mt19937 rng(11);
+  for (int64_t bs : {64, 256, 4096, 16, 1, 7, 48}) {
+    for (int64_t n : kLengths) {
+      std::vector<uint8_t> q(n);
+      for (auto& b : q) b = static_cast<uint8_t>(rng());
+      std::vector<float> absmax(num_blocks(n, bs));
+      for (size_t b = 0; b < absmax.size(); ++b)
+        absmax[b] = b % 3 == 0 ? absmax_specials[(b / 3) % std::size(absmax_specials)]
+                               : std::uniform_real_distribution<float>(0.0f, 2.0f)(rng);
+      std::vector<float> out(n, -1.0f), out_ref(n, -2.0f);
+      dequantize_blockwise_8bit(q.data(), absmax.data(), n, bs, code, out.data());
+      dequantize_blockwise_8bit_ref(q.data(), absmax.data(), n, bs, code, out_ref.data());
+      if (!same_bits(out, out_ref, "int8 dequantize n=" + std::to_string(n) + " blocksize=" + std::to_string(bs)))
+        return;
+    }
+  }
+}
+
+TEST(Nf4Fast, DoubleQuantScalesEqualTheReferenceComposition) {
+  // double_quantize_scales / double_dequantize_scales run on the fast 8-bit codec; spelled out with the
+  // references they must give the same bytes and bits (offset = torch mean, two fp32 roundings on the way back).
+  std::mt19937 rng(5);
+  const float* code = dynamic_map_signed().data();
+  for (int64_t num_scales : {1, 17, 255, 256, 257, 1000, 4096 + 33}) {
+    for (int64_t nested : {256, 64}) {
+      std::vector<float> scales(num_scales);
+      for (float& s : scales) s = std::fabs(std::normal_distribution<float>(0.0f, 0.05f)(rng));
+      const DoubleQuantScales dq = double_quantize_scales(scales.data(), num_scales, nested);
+
+      const float offset = torch_mean_f32(scales.data(), num_scales);
+      std::vector<float> centred(num_scales);
+      for (int64_t i = 0; i < num_scales; ++i) centred[i] = scales[i] - offset;
+      std::vector<uint8_t> codes_ref(num_scales);
+      std::vector<float> nested_ref(num_blocks(num_scales, nested));
+      quantize_blockwise_8bit_ref(centred.data(), num_scales, nested, code, codes_ref.data(), nested_ref.data());
+      const std::string what = "double quant of " + std::to_string(num_scales) + " scales, nested " +
+                               std::to_string(nested);
+      EXPECT_EQ(bits(dq.offset), bits(offset)) << what;
+      if (!same_bytes(dq.codes, codes_ref, what + " codes") || !same_bits(dq.nested_absmax, nested_ref, what))
+        return;
+
+      std::vector<float> back(num_scales), back_ref(num_scales);
+      double_dequantize_scales(dq, back.data());
+      dequantize_blockwise_8bit_ref(codes_ref.data(), nested_ref.data(), num_scales, nested, code, back_ref.data());
+      for (float& v : back_ref) v += offset;  // a separate pass: the product is already rounded to fp32
+      if (!same_bits(back, back_ref, what + " dequantized")) return;
+    }
+  }
+}

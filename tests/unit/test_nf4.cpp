@@ -169,13 +169,18 @@ TEST(Nf4, Int8BlockwiseBitIdenticalToBitsandbytes) {
     const std::vector<float> x = read_input(name);
     const int64_t n = static_cast<int64_t>(x.size());
     const std::string stem = std::string("int8_") + name;
-    std::vector<uint8_t> q(n);
-    std::vector<float> absmax(num_blocks(n, 256)), deq(n);
+    std::vector<uint8_t> q(n), q_ref(n);
+    std::vector<float> absmax(num_blocks(n, 256)), absmax_ref(absmax.size()), deq(n), deq_ref(n);
     quantize_blockwise_8bit(x.data(), n, 256, code.data(), q.data(), absmax.data());
-    expect_same_bytes(q, read_bytes(stem + ".q"), stem + " codes");
+    expect_same_bytes(q, read_bytes(stem + ".q"), stem + " codes (" + quant_codecs_isa() + ")");
     expect_same_bits(absmax, read_f32(stem + ".absmax"), stem + " absmax");
     dequantize_blockwise_8bit(q.data(), absmax.data(), n, 256, code.data(), deq.data());
     expect_same_bits(deq, read_f32(stem + ".deq"), stem + " dequantize");
+    quantize_blockwise_8bit_ref(x.data(), n, 256, code.data(), q_ref.data(), absmax_ref.data());
+    expect_same_bytes(q_ref, read_bytes(stem + ".q"), stem + " codes (reference)");
+    expect_same_bits(absmax_ref, read_f32(stem + ".absmax"), stem + " absmax (reference)");
+    dequantize_blockwise_8bit_ref(q_ref.data(), absmax_ref.data(), n, 256, code.data(), deq_ref.data());
+    expect_same_bits(deq_ref, read_f32(stem + ".deq"), stem + " dequantize (reference)");
   }
 }
 
@@ -222,4 +227,8 @@ TEST(Nf4, RejectsBadBlockSize) {
   uint8_t packed[2];
   EXPECT_ANY_THROW(quantize_4bit(x, 4, 0, Quant4Type::kNf4, packed, absmax));
   EXPECT_ANY_THROW(quantize_4bit_ref(x, 4, -64, Quant4Type::kNf4, packed, absmax));
+  uint8_t q[4];
+  const float* code = dynamic_map_signed().data();
+  EXPECT_ANY_THROW(quantize_blockwise_8bit(x, 4, 0, code, q, absmax));
+  EXPECT_ANY_THROW(dequantize_blockwise_8bit(q, absmax, 4, -1, code, x));
 }
