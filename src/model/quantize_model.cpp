@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "io/tensor_names.h"
-#include "quant/int8_rowwise.h"
+#include "quant/packed_matrix.h"
 
 namespace frugal {
 
@@ -62,9 +62,10 @@ QuantizeReport quantize_linears(LlamaWeights& w, WeightQuant quant, bool double_
       restored.resize(static_cast<size_t>(n));
       int64_t bytes = 0;
       if (quant == WeightQuant::kInt8) {
-        const Int8RowwiseMatrix q = quantize_matrix_int8_rowwise(m.data.data(), m.rows, m.cols);
-        q.dequantize(restored.data());
-        bytes = q.bytes();
+        auto q = pack_int8_rowwise(m.data.data(), m.rows, m.cols, hf_module_name(role, l));
+        q->dequantize(restored.data());
+        bytes = q->bytes();
+        m.packed = std::move(q);
       } else {
         auto q = std::make_shared<Quant4Matrix>(quantize_matrix_4bit(
             m.data.data(), m.rows, m.cols, quant == WeightQuant::kNf4 ? Quant4Type::kNf4 : Quant4Type::kFp4, double_quant));
@@ -77,8 +78,7 @@ QuantizeReport quantize_linears(LlamaWeights& w, WeightQuant quant, bool double_
       report.params += n;
       report.bytes += bytes;
       std::vector<uint16_t>().swap(m.bf16);
-      if (m.q4) std::vector<float>().swap(m.data);
-      else m.data.swap(restored);
+      std::vector<float>().swap(m.data);
     }
   return report;
 }

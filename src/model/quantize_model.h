@@ -31,10 +31,9 @@ struct QuantizeReport {
   std::vector<LinearQuantError> layers;
 };
 
-// Quantizes in place. 4-bit: each matrix becomes a Quant4Matrix (its fp32 and bf16 copies freed),
-// which inference and the bitsandbytes writer use. int8: frugal has no int8 matmul path yet, so the
-// matrix keeps the dequantized values in fp32 (perplexity then measures int8's rounding); the bytes
-// are those of the int8 container (codes + one fp32 absmax per row). `double_quant` is for 4-bit.
+// Quantizes in place: each matrix becomes a Quant4Matrix or int8 rows (its fp32 and bf16 copies
+// freed), which inference (dequantizing per product) and the bitsandbytes writers use. The bytes are
+// those of the containers (codes and scales). `double_quant` is for 4-bit.
 QuantizeReport quantize_linears(LlamaWeights& weights, WeightQuant quant, bool double_quant);
 
 // The per-layer table and the totals, for a terminal.

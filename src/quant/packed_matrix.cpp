@@ -14,6 +14,7 @@ class Int8Rows final : public PackedMatrix {
   void dequantize(float* out) const override { m_.dequantize(out); }
   int64_t bytes() const override { return m_.bytes(); }
   std::string type_name() const override { return "int8 (per row)"; }
+  const Int8RowwiseMatrix* int8_rows() const override { return &m_; }
 
  private:
   Int8RowwiseMatrix m_;
@@ -43,8 +44,15 @@ class GgmlRows final : public PackedMatrix {
 
 }  // namespace
 
-std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols) {
-  return std::make_shared<Int8Rows>(quantize_matrix_int8_rowwise(data, rows, cols));
+std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols,
+                                                      const std::string& what) {
+  return std::make_shared<Int8Rows>(quantize_matrix_int8_rowwise(data, rows, cols, what));
+}
+
+std::shared_ptr<const PackedMatrix> pack_int8_rows(Int8RowwiseMatrix rows) {
+  if (rows.codes.size() != static_cast<size_t>(rows.rows * rows.cols) || rows.absmax.size() != static_cast<size_t>(rows.rows))
+    fail("int8 matrix", "", "codes or absmax do not match its shape");
+  return std::make_shared<Int8Rows>(std::move(rows));
 }
 
 std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows,

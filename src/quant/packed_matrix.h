@@ -19,9 +19,15 @@ class PackedMatrix {
   virtual void dequantize(float* out) const = 0;  // all rows x cols values, row-major [out, in]
   virtual int64_t bytes() const = 0;              // resident bytes of codes and scales
   virtual std::string type_name() const = 0;      // "int8 (per row)", "Q4_K", ...
+  // The int8 rows themselves, for writers of bitsandbytes' 8-bit format; nullptr for other types.
+  virtual const Int8RowwiseMatrix* int8_rows() const { return nullptr; }
 };
 
-std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols);
+// `what` names the matrix in errors (a value float16 cannot hold).
+std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols,
+                                                      const std::string& what = "int8 matrix");
+// Rows already in int8 (read from a checkpoint), taken over.
+std::shared_ptr<const PackedMatrix> pack_int8_rows(Int8RowwiseMatrix rows);
 
 // `rows` rows of `cols` values in ggml `type`, ggml_row_bytes(type, cols) bytes each, taken over.
 std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows,

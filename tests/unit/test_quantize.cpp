@@ -60,8 +60,8 @@ TEST(Quantize, RmseIsTheCodecsError) {
     const Matrix& before = original->weights.layers[2].gate;
     const Matrix& after = model->weights.layers[2].gate;
     std::vector<float> restored(before.data.size());
-    if (after.q4) after.q4->dequantize(restored.data());
-    else restored = after.data;
+    ASSERT_TRUE(after.compact() && after.data.empty());
+    after.dequantize_into(restored.data());
     double sq = 0, max_abs = 0;
     for (size_t i = 0; i < restored.size(); ++i) {
       sq += std::pow(static_cast<double>(before.data[i]) - restored[i], 2);
