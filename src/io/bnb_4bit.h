@@ -3,16 +3,15 @@
 // weight named W the file holds W (packed codes), W.absmax, W.quant_map, with double quantization
 // also W.nested_absmax and W.nested_quant_map, and W.quant_state.bitsandbytes__nf4 (or __fp4): a
 // uint8 tensor holding the JSON of the rest (type, blocksize, dtype, shape, nested block/offset).
-// config.json says so in `quantization_config`. These keys are this format's one name table.
+// config.json says so in `quantization_config` (io/bnb_config.h). These keys are this format's one
+// name table.
 #pragma once
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "io/bnb_config.h"
 #include "io/safetensors.h"
 #include "quant/quantized_matrix.h"
 
@@ -20,9 +19,6 @@ namespace frugal {
 
 // The quant_state tensor of weight `weight_name` for `type` ("<W>.quant_state.bitsandbytes__nf4").
 std::string bnb_quant_state_name(const std::string& weight_name, Quant4Type type);
-
-// Looks a tensor up by name; nullptr when absent.
-using TensorLookup = std::function<const SafetensorsTensor*(const std::string& name)>;
 
 // Whether weight `weight_name` is stored 4-bit (it has a quant_state tensor).
 bool is_bnb_4bit(const TensorLookup& find, const std::string& weight_name);
@@ -41,12 +37,6 @@ void append_bnb_4bit(std::vector<SafetensorsWriteTensor>& out, std::deque<std::v
 
 // The JSON of one quant_state, byte for byte as bitsandbytes writes it (Python's json.dumps).
 std::string bnb_quant_state_json(const Quant4Matrix& q, const std::string& dtype);
-
-// config.json's quantization_config for a 4-bit checkpoint, with transformers' keys.
-nlohmann::ordered_json bnb_quantization_config(Quant4Type type, bool double_quant, const std::string& compute_dtype);
-// Accepts a bitsandbytes 4-bit quantization_config; anything else (8-bit, other methods) fails
-// naming `path`.
-void check_bnb_quantization_config(const nlohmann::json& config, const std::string& path);
 
 // Python's repr() of a double (shortest round-trip digits; fixed notation for exponents -4..15).
 std::string python_float_repr(double x);
