@@ -1,6 +1,6 @@
 // What bitsandbytes checkpoints share, whatever their bits: config.json's `quantization_config`
 // (transformers' BitsAndBytesConfig), and looking their tensors up by name. The tensors themselves
-// are in io/bnb_4bit.h.
+// are in io/bnb_4bit.h and io/bnb_int8.h.
 #pragma once
 #include <functional>
 #include <string>
@@ -17,8 +17,12 @@ using TensorLookup = std::function<const SafetensorsTensor*(const std::string& n
 
 // config.json's quantization_config for a 4-bit checkpoint, with transformers' keys.
 nlohmann::ordered_json bnb_quantization_config(Quant4Type type, bool double_quant, const std::string& compute_dtype);
-// Accepts a bitsandbytes 4-bit quantization_config; anything else (8-bit, other methods) fails
-// naming `path`.
-void check_bnb_quantization_config(const nlohmann::json& config, const std::string& path);
+// The same for an 8-bit (LLM.int8) checkpoint, as transformers writes BitsAndBytesConfig(load_in_8bit=True).
+nlohmann::ordered_json bnb_int8_quantization_config();
+
+enum class BnbBits { k4, k8 };
+// Accepts a bitsandbytes 4-bit or 8-bit quantization_config and says which; anything else (both,
+// neither, other methods) fails naming `path`.
+BnbBits check_bnb_quantization_config(const nlohmann::json& config, const std::string& path);
 
 }  // namespace frugal

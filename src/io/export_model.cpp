@@ -16,6 +16,7 @@
 #include "core/read_file.h"
 #include "core/half.h"
 #include "io/bnb_4bit.h"
+#include "io/bnb_int8.h"
 #include "io/gguf_lora.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
@@ -492,9 +493,10 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
   if (ec) fail(dir, "", "cannot create the folder: " + ec.message());
   std::vector<SafetensorsWriteTensor> tensors;
   std::vector<std::vector<uint16_t>> halves;  // converted copies; f32 tensors are written from the weights
-  std::deque<std::vector<uint8_t>> bnb_bytes;  // codebooks and quant_state JSON of 4-bit weights
+  std::deque<std::vector<uint8_t>> bnb_bytes;  // codebooks, quant_state JSON, weight_format bytes
   std::deque<std::vector<float>> expanded;     // packed linears, dequantized for writing
   const Quant4Matrix* first_q4 = nullptr;
+  bool any_int8 = false;
   const std::vector<WeightSlot> slots = weight_slots(c, const_cast<LlamaWeights&>(model.weights));
   halves.reserve(slots.size());
   for (const WeightSlot& s : slots) {
@@ -503,14 +505,22 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
       // 4-bit linears are written as bitsandbytes does, so transformers loads them 4-bit.
       const Quant4Matrix& q = *linear_weight(model.weights, s.role, s.layer).q4;
       if (!first_q4) first_q4 = &q;
-      if (q.type != first_q4->type || q.double_quant != first_q4->double_quant)
-        fail(dir, hf_tensor_name(s.role, s.layer), "4-bit weights of mixed types cannot be described by one quantization_config");
+      if (any_int8 || q.type != first_q4->type || q.double_quant != first_q4->double_quant)
+        fail(dir, hf_tensor_name(s.role, s.layer), "weights of mixed types (4-bit kinds, 8-bit) cannot be described by one quantization_config");
       append_bnb_4bit(tensors, bnb_bytes, hf_tensor_name(s.role, s.layer), q, torch_dtype_name(dtype));
       continue;
     }
+    const Matrix* linear = is_linear_role(s.role) ? &linear_weight(model.weights, s.role, s.layer) : nullptr;
+    if (linear && linear->packed && linear->packed->int8_rows()) {
+      // int8 rows are written as bitsandbytes' LLM.int8 does, so transformers loads them 8-bit.
+      if (first_q4) fail(dir, hf_tensor_name(s.role, s.layer), "4-bit and 8-bit weights cannot be described by one quantization_config");
+      any_int8 = true;
+      append_bnb_int8(tensors, bnb_bytes, hf_tensor_name(s.role, s.layer), *linear->packed->int8_rows());
+      continue;
+    }
     const float* values = s.data;
-    if (is_linear_role(s.role) && linear_weight(model.weights, s.role, s.layer).packed) {
-      // int8 rows or GGUF blocks: written expanded (this format has no such tensors).
+    if (linear && linear->packed) {
+      // GGUF blocks: written expanded (this format has no such tensors).
       std::vector<float>& d = expanded.emplace_back(n);
       linear_weight(model.weights, s.role, s.layer).dequantize_into(d.data());
       values = d.data();
@@ -535,6 +545,10 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
     config["quantization_config"] = bnb_quantization_config(first_q4->type, first_q4->double_quant, torch_dtype_name(dtype));
     notes.push_back(std::string("linear weights written 4-bit in bitsandbytes' format (") +
                     (first_q4->type == Quant4Type::kNf4 ? "nf4" : "fp4") + (first_q4->double_quant ? ", double quant)" : ")"));
+  }
+  if (any_int8) {
+    config["quantization_config"] = bnb_int8_quantization_config();
+    notes.push_back("linear weights written 8-bit in bitsandbytes' LLM.int8 format (int8 rows, one absmax each)");
   }
   write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
   return notes;

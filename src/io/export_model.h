@@ -30,7 +30,8 @@ void set_gguf_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t voca
                                  std::vector<std::string>& notes);
 
 // Hugging Face folder: config.json, model.safetensors (F32, F16 or BF16; Q8_0 is refused; linear
-// weights held in 4 bits are written in bitsandbytes' format with a quantization_config) and the
+// weights held in 4 bits or as int8 rows are written in bitsandbytes' 4-bit or 8-bit format with a
+// quantization_config; GGUF blocks are written expanded) and the
 // tokenizer: the source folder's tokenizer files when the vocabulary came from one, else a
 // tokenizer.json + tokenizer_config.json generated from the vocabulary. Files are each written
 // atomically, config.json last, into `dir` (created if needed). Returns notes for the user.

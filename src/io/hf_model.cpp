@@ -1,6 +1,7 @@
 // Hugging Face model folder import: config.json -> LlamaConfig, weights from model.safetensors or
 // the shards named by model.safetensors.index.json, tokenizer from tokenizer.json. Linear weights
-// that bitsandbytes stored in 4 bits (io/bnb_4bit.h) are read straight into 4-bit matrices.
+// that bitsandbytes stored in 4 bits (io/bnb_4bit.h) or 8 bits (io/bnb_int8.h) are read straight
+// into 4-bit matrices or int8 rows.
 #include <sys/stat.h>
 
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/bnb_4bit.h"
+#include "io/bnb_int8.h"
 #include "io/safetensors.h"
 #include "io/tensor_names.h"
 #include "model/model.h"
@@ -53,7 +55,6 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
   const std::string type = json_get<std::string>(j, "model_type", path, "llama");
   if (type != "llama" && type != "qwen2" && type != "mistral")
     fail(path, "model_type", "unsupported model type '" + type + "' (llama, mistral, qwen2)");
-  if (j.contains("quantization_config")) check_bnb_quantization_config(j["quantization_config"], path);
   c.architecture = type == "qwen2" ? "qwen2" : "llama";
   c.dim = json_get<int64_t>(j, "hidden_size", path);
   c.n_layers = json_get<int64_t>(j, "num_hidden_layers", path);
@@ -91,6 +92,8 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
   model->path = dir;
   const nlohmann::json cj = read_json(config_path);
   model->config = config_from_hf(cj, config_path);
+  const bool bnb = cj.contains("quantization_config");
+  const BnbBits bnb_bits = bnb ? check_bnb_quantization_config(cj["quantization_config"], config_path) : BnbBits::k4;
   model->name = json_get<std::string>(cj, "_name_or_path", config_path, "");
   LlamaConfig& c = model->config;
 
@@ -121,10 +124,10 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
   }
   if (!c.tied_output && !by_name.count(hf_tensor_name(WeightRole::Output, -1))) c.tied_output = true;
 
-  // A quantized checkpoint's linear weights are allocated one by one below, only when not 4-bit; so
+  // A quantized checkpoint's linear weights are allocated one by one below, only when not 4 or 8-bit; so
   // are they when asked to quantize while loading (each then held in fp32 only until quantized).
   const std::optional<LinearQuantization>& quantize = options.quantize_linears;
-  const bool quantized = cj.contains("quantization_config") || quantize.has_value();
+  const bool quantized = bnb || quantize.has_value();
   const TensorLookup find = [&](const std::string& name) -> const SafetensorsTensor* {
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : it->second;
@@ -134,10 +137,16 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
     const std::string name = hf_tensor_name(s.role, s.layer);
     if (quantized && is_linear_role(s.role)) {
       Matrix& m = linear_weight(model->weights, s.role, s.layer);
-      if (cj.contains("quantization_config") && is_bnb_4bit(find, name)) {
+      if (bnb && bnb_bits == BnbBits::k4 && is_bnb_4bit(find, name)) {
         m.q4 = std::make_shared<Quant4Matrix>(read_bnb_4bit(find, name, s.rows, s.cols, dir));
         model->source_tensors.push_back({name, m.q4->type == Quant4Type::kNf4 ? "NF4" : "FP4", {s.rows, s.cols},
                                          static_cast<uint64_t>(m.q4->bytes())});
+        continue;
+      }
+      // An I8 weight without its SCB is read too, to fail saying so.
+      if (bnb && bnb_bits == BnbBits::k8 && (is_bnb_int8(find, name) || (find(name) && find(name)->dtype == SafeDtype::I8))) {
+        m.packed = pack_int8_rows(read_bnb_int8(find, name, s.rows, s.cols, dir));
+        model->source_tensors.push_back({name, "I8", {s.rows, s.cols}, static_cast<uint64_t>(m.packed->bytes())});
         continue;
       }
       m.resize(s.rows, s.cols);  // left unquantized (llm_int8_skip_modules)

@@ -185,7 +185,7 @@ TEST(Bnb4bit, BrokenFoldersFailClearly) {
     std::vector<uint8_t>& b = s.emplace_back(64, uint8_t{0});
     tensor(ts, kQ + ".quant_map").bytes = b;
   }, "is not bitsandbytes' NF4 codebook");
-  expect_broken("int8", [](Tensors&, S&) {}, "8-bit bitsandbytes (LLM.int8) checkpoints are not supported",
+  expect_broken("int8", [](Tensors&, S&) {}, "load_in_4bit and load_in_8bit are both true",
                 [](nlohmann::json& j) { j["quantization_config"]["load_in_8bit"] = true; });
   expect_broken("gptq", [](Tensors&, S&) {}, "'gptq' is not supported",
                 [](nlohmann::json& j) { j["quantization_config"]["quant_method"] = "gptq"; });

@@ -1,6 +1,6 @@
 // `frugal quantize` on stories260K: the bits per parameter it prints are the bytes of the codes and
-// scales actually held, the RMSE per layer is the codec's error, the folder it writes loads back
-// 4-bit, and bad options fail in one line.
+// scales actually held, the RMSE per layer is the codec's error, the folders it writes load back
+// 4-bit or as int8 rows, and bad options fail in one line.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -98,6 +98,20 @@ TEST(Quantize, CliPrintsTheTableAndWritesALoadableFolder) {
   EXPECT_EQ(written->weights.token_embedding.data, expected->weights.token_embedding.data);  // f32 kept exactly
 }
 
+TEST(Quantize, CliWritesAnInt8FolderThatLoadsAsInt8Rows) {
+  const fs::path out = fs::path(::testing::TempDir()) / "frugal_quantize_int8_out";
+  fs::remove_all(out);
+  test::RunResult r = test::run_frugal("quantize " + kStories + " --type int8 -o " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("8-bit in bitsandbytes' LLM.int8 format"), std::string::npos) << r.err;
+  auto written = load_model(out.string());
+  auto expected = stories();
+  quantize_linears(expected->weights, WeightQuant::kInt8, false);
+  for (const Model* m : {written.get(), expected.get()}) ASSERT_TRUE(m->weights.layers[4].down.packed->int8_rows());
+  EXPECT_EQ(written->weights.layers[4].down.packed->int8_rows()->codes, expected->weights.layers[4].down.packed->int8_rows()->codes);
+  EXPECT_EQ(written->weights.layers[4].down.packed->int8_rows()->absmax, expected->weights.layers[4].down.packed->int8_rows()->absmax);
+}
+
 TEST(Quantize, CliPerplexityBeforeAndAfter) {
   test::RunResult r = test::run_frugal("quantize " + kStories + " --type int8 --dtype f32 --ppl-file " +
                                        test::shared_data("stories260K/expected_t0_n256.txt"));
@@ -119,7 +133,6 @@ TEST(Quantize, BadOptionsFailInOneLine) {
   };
   expect_error("--type q3", "--type must be nf4, fp4 or int8, not 'q3'");
   expect_error("--type int8 --double-quant", "--double-quant applies to nf4 and fp4, not int8");
-  expect_error("--type int8 -o /tmp/frugal_never", "8-bit bitsandbytes checkpoints are not written");
   expect_error("--type nf4 --out-dtype q8_0 -o /tmp/frugal_never", "--out-dtype must be f32, f16 or bf16");
 }
 

@@ -35,7 +35,7 @@ int cmd_quantize(const Args& args) {
   std::vector<OptionSpec> more = {
       {"type", "", OptionKind::String, "", "nf4, fp4 (bitsandbytes 4-bit, blocks of 64) or int8 (one absmax per row)", true},
       {"double-quant", "", OptionKind::Flag, "false", "4-bit only: quantize the block scales to 8 bits (blocks of 256)"},
-      {"out", "-o", OptionKind::String, "", "write a Hugging Face folder in bitsandbytes' 4-bit format (nf4/fp4 only)"},
+      {"out", "-o", OptionKind::String, "", "write a Hugging Face folder in bitsandbytes' format (4-bit for nf4/fp4, LLM.int8 for int8)"},
       {"out-dtype", "", OptionKind::String, "bf16", "dtype of the tensors left unquantized in --out: f32, f16 or bf16"},
       {"ppl-file", "", OptionKind::String, "", "text to measure perplexity on, before and after quantizing"},
       {"max-tokens", "", OptionKind::Int, "0", "use only the first N tokens of --ppl-file (0 = all)"},
@@ -51,8 +51,6 @@ int cmd_quantize(const Args& args) {
   const WeightQuant quant = parse_weight_quant(o.get("type"));
   const bool double_quant = o.flag("double-quant");
   if (double_quant && quant == WeightQuant::kInt8) fail("--double-quant applies to nf4 and fp4, not int8");
-  if (o.was_set("out") && quant == WeightQuant::kInt8)
-    fail("--out: 8-bit bitsandbytes checkpoints are not written (frugal has no int8 weights in memory); use nf4 or fp4");
   const ExportDtype out_dtype = parse_export_dtype(o.get("out-dtype"));
   if (out_dtype == ExportDtype::Q8_0) fail("--out-dtype must be f32, f16 or bf16");
   const int64_t ctx = o.get_int("ctx"), max_tokens = o.get_int("max-tokens");
