@@ -21,6 +21,9 @@
 3. frugal writes, transformers reads: `frugal quantize --type int8 -o` of SmolLM2-135M-Instruct (the Q4_1 GGUF,
    bf16 for the other tensors); transformers' fp32-mode logits on that folder for a few prompts, sampled
    columns, are committed (tests/fixtures/bnb_int8/smollm2_int8.json) for tests/model/test_bnb_int8_smollm2.cpp.
+   Also bitsandbytes and `frugal quantize --type int8 -o` quantize the same bf16 SmolLM2 folder (frugal's
+   export of the GGUF) and their model.safetensors are compared, tensor by tensor and whole; only the result is
+   recorded (smollm2_bnb_check.json).
 
 Upstream versions used for the committed fixtures: transformers 5.23.0, bitsandbytes 0.50.2 (CPU backend),
 torch 2.15.0, safetensors 0.8.0, accelerate 1.15.0.
@@ -163,6 +166,40 @@ def smollm2_fixture():
     return result
 
 
+def tensors_of(path):
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+def smollm2_bnb_check():
+    """bitsandbytes and frugal quantize the same bf16 SmolLM2 folder; their files compared tensor by tensor."""
+    work = tempfile.mkdtemp()
+    bf16 = os.path.join(work, "smollm2_bf16")
+    subprocess.run([FRUGAL, "merge", "-m", GGUF, "-o", bf16, "--format", "hf", "--dtype", "bf16"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    theirs_folder = os.path.join(work, "bnb")
+    model = AutoModelForCausalLM.from_pretrained(bf16, dtype=torch.bfloat16,
+                                                 quantization_config=BitsAndBytesConfig(load_in_8bit=True))
+    model.save_pretrained(theirs_folder)
+    del model
+    ours_folder = os.path.join(work, "frugal")
+    subprocess.run([FRUGAL, "quantize", "-m", bf16, "--type", "int8", "-o", ours_folder], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours = tensors_of(os.path.join(ours_folder, "model.safetensors"))
+    theirs = tensors_of(os.path.join(theirs_folder, "model.safetensors"))
+    same = [k for k in theirs if k in ours and ours[k].dtype == theirs[k].dtype and torch.equal(ours[k], theirs[k])]
+    with open(os.path.join(theirs_folder, "model.safetensors"), "rb") as f1, \
+            open(os.path.join(ours_folder, "model.safetensors"), "rb") as f2:
+        identical_file = f1.read() == f2.read()
+    shutil.rmtree(work)
+    result = {"tensors_in_bnb_file": len(theirs), "tensors_in_frugal_file": len(ours),
+              "tensors_identical": len(same), "tensors_that_differ": sorted(k for k in theirs if k not in same)[:20],
+              "files_identical": identical_file}
+    print(json.dumps(result, indent=1))
+    return result
+
+
 def write_json(name, obj):
     obj["versions"] = {"transformers": transformers.__version__, "bitsandbytes": bitsandbytes.__version__,
                        "torch": torch.__version__}
@@ -180,6 +217,7 @@ def main():
         write_json("reference.json", stories_fixture())
     if "smollm2" in parts:
         write_json("smollm2_int8.json", smollm2_fixture())
+        write_json("smollm2_bnb_check.json", smollm2_bnb_check())
 
 
 if __name__ == "__main__":
