@@ -19,6 +19,7 @@ std::vector<OptionSpec> model_option_specs() {
       {"tokenizer", "", OptionKind::String, "", "tokenizer file (llama2.c tok512.bin, GGUF, or HF folder); needed for llama2.c models"},
       {"adapter", "", OptionKind::String, "", "LoRA adapter to apply: a PEFT folder or a GGUF LoRA file (merged into the weights at load)"},
       {"load-in-4bit", "", OptionKind::String, "none", "hold the linear weights in 4 bits as QLoRA does: none, nf4, nf4-dq, fp4 or fp4-dq (dq: 8-bit scales)"},
+      {"load-in-8bit", "", OptionKind::Flag, "false", "hold the linear weights as int8 rows with one absmax each, as bitsandbytes' LLM.int8 does"},
   };
 }
 
@@ -36,6 +37,11 @@ std::unique_ptr<Model> load_model_from(const Options& o) {
     if (q != "nf4" && q != "nf4-dq" && q != "fp4" && q != "fp4-dq")
       fail("--load-in-4bit must be none, nf4, nf4-dq, fp4 or fp4-dq, not '" + q + "'");
     load.quantize_linears = LinearQuantization{q.rfind("fp4", 0) == 0 ? Quant4Type::kFp4 : Quant4Type::kNf4, q.size() > 3};
+  }
+  if (o.flag("load-in-8bit")) {
+    if (load.quantize_linears) fail("--load-in-8bit and --load-in-4bit: choose one");
+    load.quantize_linears = LinearQuantization{};
+    load.quantize_linears->int8 = true;
   }
   std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"), load);
   if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
