@@ -20,6 +20,7 @@ std::vector<OptionSpec> model_option_specs() {
       {"adapter", "", OptionKind::String, "", "LoRA adapter to apply: a PEFT folder or a GGUF LoRA file (merged into the weights at load)"},
       {"load-in-4bit", "", OptionKind::String, "none", "hold the linear weights in 4 bits as QLoRA does: none, nf4, nf4-dq, fp4 or fp4-dq (dq: 8-bit scales)"},
       {"load-in-8bit", "", OptionKind::Flag, "false", "hold the linear weights as int8 rows with one absmax each, as bitsandbytes' LLM.int8 does"},
+      {"keep-gguf-quantization", "", OptionKind::Flag, "false", "hold a GGUF model's linear weights as the file stores them (Q4_K, Q8_0, ...), dequantized per product"},
   };
 }
 
@@ -42,6 +43,10 @@ std::unique_ptr<Model> load_model_from(const Options& o) {
     if (load.quantize_linears) fail("--load-in-8bit and --load-in-4bit: choose one");
     load.quantize_linears = LinearQuantization{};
     load.quantize_linears->int8 = true;
+  }
+  if (o.flag("keep-gguf-quantization")) {
+    if (load.quantize_linears) fail("--keep-gguf-quantization and --load-in-4bit/--load-in-8bit: choose one");
+    load.keep_gguf_types = true;
   }
   std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"), load);
   if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
