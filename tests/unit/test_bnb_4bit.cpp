@@ -17,6 +17,7 @@
 #include "io/export_model.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "broken_folder.h"
 #include "test_paths.h"
 
 namespace frugal {
@@ -104,53 +105,19 @@ TEST(Bnb4bit, QuantStateJsonIsPythonsJsonDumps) {
   EXPECT_EQ(python_float_repr(-0.25), "-0.25");
 }
 
-// Copies a bitsandbytes folder, rewrites its model.safetensors through `mutate` (and config.json
-// through `edit`), and checks that loading fails with one line containing `needle`.
-using Tensors = std::vector<SafetensorsWriteTensor>;
-void expect_broken(const std::string& name, const std::function<void(Tensors&, std::deque<std::vector<uint8_t>>&)>& mutate,
+using test::remove_tensor;
+using test::Storage;
+using test::tensor;
+using test::Tensors;
+
+void expect_broken(const std::string& name, const std::function<void(Tensors&, Storage&)>& mutate,
                    const std::string& needle, const std::function<void(nlohmann::json&)>& edit = {}) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("frugal_bnb_broken_" + name);
-  fs::remove_all(dir);
-  fs::copy(test::fixture("bnb_4bit/stories260k_nf4_dq"), dir);
-  {
-    SafetensorsFile file(test::fixture("bnb_4bit/stories260k_nf4_dq/model.safetensors"));
-    Tensors tensors;
-    for (const SafetensorsTensor& t : file.tensors())
-      tensors.push_back({t.name, t.dtype, t.shape, std::span<const uint8_t>(t.data, t.nbytes)});
-    std::deque<std::vector<uint8_t>> storage;
-    mutate(tensors, storage);
-    write_safetensors((dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  }
-  if (edit) {
-    std::ifstream in(dir / "config.json");
-    nlohmann::json j = nlohmann::json::parse(in);
-    in.close();
-    edit(j);
-    std::ofstream(dir / "config.json") << j.dump();
-  }
-  try {
-    load_model(dir.string());
-    ADD_FAILURE() << name << ": loaded";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(needle), std::string::npos) << name << ": " << what;
-    EXPECT_EQ(what.find('\n'), std::string::npos) << name;
-  }
+  test::expect_broken_folder("bnb_4bit/stories260k_nf4_dq", name, mutate, needle, edit);
 }
 
 const std::string kQ = "model.layers.1.self_attn.q_proj.weight";
 
-SafetensorsWriteTensor& tensor(Tensors& ts, const std::string& name) {
-  for (SafetensorsWriteTensor& t : ts)
-    if (t.name == name) return t;
-  throw std::runtime_error("test: no tensor " + name);
-}
-
-void remove_tensor(Tensors& ts, const std::string& name) {
-  std::erase_if(ts, [&](const SafetensorsWriteTensor& t) { return t.name == name; });
-}
-
-void set_json(Tensors& ts, std::deque<std::vector<uint8_t>>& storage, const std::string& json) {
+void set_json(Tensors& ts, Storage& storage, const std::string& json) {
   SafetensorsWriteTensor& t = tensor(ts, kQ + ".quant_state.bitsandbytes__nf4");
   std::vector<uint8_t>& b = storage.emplace_back(json.begin(), json.end());
   t.bytes = b;
@@ -158,7 +125,7 @@ void set_json(Tensors& ts, std::deque<std::vector<uint8_t>>& storage, const std:
 }
 
 TEST(Bnb4bit, BrokenFoldersFailClearly) {
-  using S = std::deque<std::vector<uint8_t>>;
+  using S = Storage;
   expect_broken("no_absmax", [](Tensors& ts, S&) { remove_tensor(ts, kQ + ".absmax"); }, kQ + ".absmax': missing");
   expect_broken("no_nested", [](Tensors& ts, S&) { remove_tensor(ts, kQ + ".nested_absmax"); }, "nested_absmax': missing");
   expect_broken("short_codes", [](Tensors& ts, S&) {

@@ -18,6 +18,7 @@
 #include "io/export_model.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "broken_folder.h"
 #include "test_paths.h"
 
 namespace frugal {
@@ -82,46 +83,16 @@ TEST(BnbInt8, FrugalWritesBitsandbytesFileByteForByte) {
   }
 }
 
-// Copies the bitsandbytes folder, rewrites its model.safetensors through `mutate` (and config.json
-// through `edit`), and checks that loading fails with one line containing `needle`.
-using Tensors = std::vector<SafetensorsWriteTensor>;
-using Storage = std::deque<std::vector<uint8_t>>;
+using test::Storage;
+using test::tensor;
+using test::Tensors;
+
 void expect_broken(const std::string& name, const std::function<void(Tensors&, Storage&)>& mutate,
                    const std::string& needle, const std::function<void(nlohmann::json&)>& edit = {}) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("frugal_bnb_int8_broken_" + name);
-  fs::remove_all(dir);
-  fs::copy(test::fixture(kFolder), dir);
-  {
-    SafetensorsFile file(test::fixture(kFolder + "/model.safetensors"));
-    Tensors tensors;
-    for (const SafetensorsTensor& t : file.tensors())
-      tensors.push_back({t.name, t.dtype, t.shape, std::span<const uint8_t>(t.data, t.nbytes)});
-    Storage storage;
-    mutate(tensors, storage);
-    write_safetensors((dir / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  }
-  if (edit) {
-    nlohmann::json j = read_json((dir / "config.json").string());
-    edit(j);
-    std::ofstream(dir / "config.json") << j.dump();
-  }
-  try {
-    load_model(dir.string());
-    ADD_FAILURE() << name << ": loaded";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(needle), std::string::npos) << name << ": " << what;
-    EXPECT_EQ(what.find('\n'), std::string::npos) << name;
-  }
+  test::expect_broken_folder(kFolder, name, mutate, needle, edit);
 }
 
 const std::string kModule = "model.layers.1.self_attn.q_proj";
-
-SafetensorsWriteTensor& tensor(Tensors& ts, const std::string& name) {
-  for (SafetensorsWriteTensor& t : ts)
-    if (t.name == name) return t;
-  throw std::runtime_error("test: no tensor " + name);
-}
 
 void replace_bytes(SafetensorsWriteTensor& t, Storage& s, std::vector<uint8_t> bytes, SafeDtype dtype,
                    std::vector<int64_t> shape) {
