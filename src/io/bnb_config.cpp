@@ -1,6 +1,9 @@
 #include "io/bnb_config.h"
 
+#include <filesystem>
+
 #include "core/error.h"
+#include "core/read_file.h"
 
 namespace frugal {
 
@@ -49,6 +52,31 @@ BnbBits check_bnb_quantization_config(const nlohmann::json& q, const std::string
   if (!eight && !four)
     fail(path, "quantization_config", "neither load_in_4bit nor load_in_8bit is true (bitsandbytes checkpoints only)");
   return eight ? BnbBits::k8 : BnbBits::k4;
+}
+
+std::optional<BnbCheckpointKind> bnb_checkpoint_kind(const std::string& model_path) {
+  const std::filesystem::path config_path = std::filesystem::path(model_path) / "config.json";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(model_path, ec) || !std::filesystem::exists(config_path, ec)) return std::nullopt;
+  const std::string path = config_path.string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_whole_file(path, "cannot open the model's config"));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, "", std::string("not valid JSON: ") + e.what());
+  }
+  if (!j.is_object() || !j.contains("quantization_config")) return std::nullopt;
+  const nlohmann::json& q = j["quantization_config"];
+  BnbCheckpointKind kind;
+  kind.bits = check_bnb_quantization_config(q, path);
+  if (kind.bits == BnbBits::k4) {
+    // BitsAndBytesConfig's defaults where a key is absent; the loader checks the tensors themselves.
+    const auto type = q.find("bnb_4bit_quant_type");
+    kind.type = type != q.end() && type->is_string() && *type == "nf4" ? Quant4Type::kNf4 : Quant4Type::kFp4;
+    const auto dq = q.find("bnb_4bit_use_double_quant");
+    kind.double_quant = dq != q.end() && dq->is_boolean() && dq->get<bool>();
+  }
+  return kind;
 }
 
 }  // namespace frugal

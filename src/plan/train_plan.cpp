@@ -1,5 +1,6 @@
 #include "plan/train_plan.h"
 
+#include "io/bnb_config.h"
 #include "io/gguf.h"
 
 #include <omp.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
 #include "core/precision.h"
 #include "model/lora.h"
 #include "model/model.h"
@@ -69,13 +71,28 @@ double gguf_projection_bits_per_weight(const std::string& path) {
   return weights > 0 ? 8 * bytes / weights : 32;
 }
 
+void check_method_suits_base(const TrainConfig& c) {
+  if (c.method == "full" && bnb_checkpoint_kind(c.base_model))
+    fail(c.base_model, "method: full",
+         "bitsandbytes saved this model's linear weights quantized and they stay so: train adapters over them "
+         "with method: lora (QLoRA)");
+}
+
 PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape& model, Profile profile) {
+  check_method_suits_base(c);
   PlanInputs in;
   in.model = model;
   in.profile = profile;
-  const bool compact_base = c.load_in_4bit || c.load_in_8bit || c.keep_gguf_quantization;
+  // A folder bitsandbytes saved quantized is held as stored, whatever load_in_* says.
+  const std::optional<BnbCheckpointKind> stored = bnb_checkpoint_kind(c.base_model);
+  const bool compact_base = stored || c.load_in_4bit || c.load_in_8bit || c.keep_gguf_quantization;
   in.method = c.method == "full" ? Method::Full : compact_base ? Method::Qlora : Method::Lora;
-  if (c.load_in_4bit) {
+  if (stored) {
+    in.weights_dtype = stored->bits == BnbBits::k8           ? Dtype::Int8
+                       : stored->type == Quant4Type::kFp4 ? Dtype::FP4
+                                                           : Dtype::NF4;
+    in.double_quant = stored->double_quant;
+  } else if (c.load_in_4bit) {
     in.weights_dtype = c.bnb_4bit_quant_type == "fp4" ? Dtype::FP4 : Dtype::NF4;
     in.double_quant = c.bnb_4bit_use_double_quant;
   } else if (c.load_in_8bit) {

@@ -22,10 +22,15 @@ ModelShape model_shape_from_file(const std::string& path, const std::string& tok
 // Bytes the loader maps: the file, or a folder's safetensors shards.
 double model_file_bytes(const std::string& path);
 
+// Fails in one line when the method cannot train this base: full fine-tuning of a folder that
+// bitsandbytes saved quantized (its linear weights stay 4- or 8-bit). Checked before loading.
+void check_method_suits_base(const TrainConfig& config);
+
 // The run `config` describes on `model`, in `profile`: method, LoRA rank and targets, micro-batch x
 // sequence_len, accumulation, checkpointing, and mixed precision when bf16 is asked for and this CPU
 // multiplies bf16 natively (what run_training decides). The frugal profile also counts the mapped
-// model file of the load phase. AdamW with fp32 gradients, one rank: all frugal does.
+// model file of the load phase. AdamW with fp32 gradients, one rank: all frugal does. A folder
+// bitsandbytes saved quantized is planned as QLoRA over its stored 4 or 8 bits.
 PlanInputs plan_inputs_from_train_config(const TrainConfig& config, const ModelShape& model,
                                          Profile profile = Profile::Frugal);
 

@@ -2,11 +2,20 @@
 // backward; the resident bytes of the base are what the 4-bit format promises.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <tuple>
 
 #include "io/export_model.h"
 #include "model/model.h"
 #include "model/training_pass.h"
+#include "plan/train_plan.h"
+#include "train/train_config.h"
 #include "lora_test_util.h"
 #include "run_frugal.h"
 #include "test_paths.h"
@@ -163,6 +172,53 @@ TEST(QLora, QuantizingWhileLoadingEqualsQuantizingAfter) {
     EXPECT_EQ(during->weights.token_embedding.data, after->weights.token_embedding.data);
     EXPECT_EQ(during->weights.layers[2].attn_norm, after->weights.layers[2].attn_norm);
   }
+}
+
+}  // namespace
+}  // namespace frugal
+
+namespace frugal {
+namespace {
+
+// A folder bitsandbytes saved quantized (the Unsloth "-bnb-4bit" workflow) is a QLoRA base as it
+// stands: LoRA trains over the stored 4 or 8 bits, the plan counts them as such, and full
+// fine-tuning, which would need full-precision weights, is refused in one line before loading.
+TEST(QLora, BitsandbytesFoldersAreQLoraBasesAsSaved) {
+  const std::string data = std::string(::testing::TempDir()) + "frugal_qlora_prequantized_" +
+                           std::to_string(::getpid()) + ".jsonl";
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 16; ++i) out << R"({"text": "Once upon a time there was a little girl named Lily. She liked the park."})" << "\n";
+  }
+  for (const auto& [folder, dtype, double_quant] :
+       {std::tuple{"bnb_4bit/stories260k_nf4_dq", Dtype::NF4, true}, std::tuple{"bnb_4bit/stories260k_fp4", Dtype::FP4, false},
+        std::tuple{"bnb_int8/stories260k_int8", Dtype::Int8, false}}) {
+    TrainConfig c;
+    c.base_model = test::fixture(folder);
+    const PlanInputs in = plan_inputs_from_train_config(c, model_shape_from_file(c.base_model));
+    EXPECT_EQ(in.method, Method::Qlora) << folder;
+    EXPECT_EQ(in.weights_dtype, dtype) << folder;
+    EXPECT_EQ(in.double_quant, double_quant) << folder;
+
+    const std::string out_dir = std::string(::testing::TempDir()) + "frugal_qlora_prequantized_out_" + std::to_string(::getpid());
+    const std::string args = "train --base_model " + c.base_model + " --dataset " + data +
+                             " --dataset_format text --sequence_len 32 --micro_batch_size 2 --max_steps 2 --val_set_size 0"
+                             " --threads 1 --output_dir " + out_dir;
+    test::RunResult lora = test::run_frugal(args);
+    EXPECT_EQ(lora.exit_code, 0) << folder << ": " << lora.err;
+    EXPECT_TRUE(std::filesystem::exists(out_dir + "/adapter/adapter_model.safetensors")) << folder;
+    std::filesystem::remove_all(out_dir);
+    for (const std::string& extra : {std::string(" --method full"), std::string(" --method full --plan-only")}) {
+      test::RunResult full = test::run_frugal(args + extra);
+      EXPECT_EQ(full.exit_code, 1) << folder << extra;
+      EXPECT_NE(full.err.find("method: full: bitsandbytes saved this model's linear weights quantized"), std::string::npos)
+          << full.err;
+      EXPECT_EQ(std::count(full.err.begin(), full.err.end(), '\n'), 1) << full.err;
+      EXPECT_FALSE(std::filesystem::exists(out_dir + "/checkpoint-1")) << folder;
+    }
+    std::filesystem::remove_all(out_dir);
+  }
+  std::remove(data.c_str());
 }
 
 }  // namespace
