@@ -43,16 +43,10 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FRUGAL = os.path.join(ROOT, "build/frugal")
-GGUF = os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-STORIES = os.path.join(ROOT, "tests/fixtures/stories260k_hf/bf16")
+# The same model files, prompts and sampled columns as the 4-bit fixtures.
+from make_bnb_4bit_fixtures import FRUGAL, GGUF, ROOT, SMOL_COLUMNS, SMOL_PROMPTS, STORIES, STORIES_TOKENS
+
 OUT = os.path.join(ROOT, "tests/fixtures/bnb_int8")
-STORIES_TOKENS = [1, 403, 407, 261, 378, 432, 383, 286, 261]
-SMOL_PROMPTS = [[1, 9690, 198, 2683, 314, 253, 5356, 5646, 11173, 3365, 2],
-                [504, 3458, 282, 4649, 314, 2114, 30],
-                [1, 4093, 198, 23959, 451, 3587, 288, 216, 34, 32, 34, 33]]
-SMOL_COLUMNS = list(range(0, 49152, 97))
 
 
 def bits(t):
