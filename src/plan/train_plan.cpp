@@ -71,15 +71,23 @@ double gguf_projection_bits_per_weight(const std::string& path) {
   return weights > 0 ? 8 * bytes / weights : 32;
 }
 
-void check_method_suits_base(const TrainConfig& c) {
-  if (c.method == "full" && bnb_checkpoint_kind(c.base_model))
+void check_base_settings(const TrainConfig& c) {
+  const std::optional<BnbCheckpointKind> stored = bnb_checkpoint_kind(c.base_model);
+  if (!stored) return;
+  if (c.method == "full")
     fail(c.base_model, "method: full",
          "bitsandbytes saved this model's linear weights quantized and they stay so: train adapters over them "
          "with method: lora (QLoRA)");
+  // Stored codes are never re-quantized, so a request for other bits would be silently ignored.
+  const bool four = stored->bits == BnbBits::k4;
+  if ((four && c.load_in_8bit) || (!four && c.load_in_4bit))
+    fail(c.base_model, four ? "load_in_8bit" : "load_in_4bit",
+         std::string("bitsandbytes saved this model's linear weights in ") + (four ? "4" : "8") +
+             " bits and they are trained over as stored: drop the setting");
 }
 
 PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape& model, Profile profile) {
-  check_method_suits_base(c);
+  check_base_settings(c);
   PlanInputs in;
   in.model = model;
   in.profile = profile;

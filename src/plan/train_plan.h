@@ -22,9 +22,10 @@ ModelShape model_shape_from_file(const std::string& path, const std::string& tok
 // Bytes the loader maps: the file, or a folder's safetensors shards.
 double model_file_bytes(const std::string& path);
 
-// Fails in one line when the method cannot train this base: full fine-tuning of a folder that
-// bitsandbytes saved quantized (its linear weights stay 4- or 8-bit). Checked before loading.
-void check_method_suits_base(const TrainConfig& config);
+// Fails in one line when the settings cannot apply to a folder bitsandbytes saved quantized (its
+// linear weights stay 4- or 8-bit as stored): full fine-tuning, or asking for the other bits.
+// Checked before loading.
+void check_base_settings(const TrainConfig& config);
 
 // The run `config` describes on `model`, in `profile`: method, LoRA rank and targets, micro-batch x
 // sequence_len, accumulation, checkpointing, and mixed precision when bf16 is asked for and this CPU

@@ -36,7 +36,7 @@ namespace {
 struct CodeSearch {
   uint16_t first;                   // step 128: threshold[127]
   uint16_t last_code;               // the code of bin 65535
-  alignas(64) uint16_t small[32];   // steps 64, 32, 16, 8, 4: 2, 4, 8, 16, 32 entries, one table at a time
+  // Steps 64, 32, 16, 8, 4 use the first 2, 4, 8, 16, 32 entries of their table; 2 and 1 need 64 and 128.
   alignas(64) uint16_t step64[32];
   alignas(64) uint16_t step32[32];
   alignas(64) uint16_t step16[32];

@@ -106,7 +106,7 @@ double evaluate(TrainingPass& pass, const std::vector<Example>& examples, const 
 // How the frozen base is held: plain fp32, 4 bits (QLoRA), int8 rows, or the GGUF file's own types.
 LoadOptions base_load_options(const TrainConfig& c) {
   LoadOptions load;
-  check_method_suits_base(c);
+  check_base_settings(c);
   const int compact = c.load_in_4bit + c.load_in_8bit + c.keep_gguf_quantization;
   if (compact == 0) return load;
   const char* key = c.load_in_4bit ? "load_in_4bit" : c.load_in_8bit ? "load_in_8bit" : "keep_gguf_quantization";

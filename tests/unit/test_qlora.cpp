@@ -182,7 +182,8 @@ namespace {
 
 // A folder bitsandbytes saved quantized (the Unsloth "-bnb-4bit" workflow) is a QLoRA base as it
 // stands: LoRA trains over the stored 4 or 8 bits, the plan counts them as such, and full
-// fine-tuning, which would need full-precision weights, is refused in one line before loading.
+// fine-tuning (which would need full-precision weights) or a request for the other bits is refused
+// in one line before loading.
 TEST(QLora, BitsandbytesFoldersAreQLoraBasesAsSaved) {
   const std::string data = std::string(::testing::TempDir()) + "frugal_qlora_prequantized_" +
                            std::to_string(::getpid()) + ".jsonl";
@@ -216,6 +217,14 @@ TEST(QLora, BitsandbytesFoldersAreQLoraBasesAsSaved) {
       EXPECT_EQ(std::count(full.err.begin(), full.err.end(), '\n'), 1) << full.err;
       EXPECT_FALSE(std::filesystem::exists(out_dir + "/checkpoint-1")) << folder;
     }
+    const std::string other_bits = dtype == Dtype::Int8 ? " --load_in_4bit true" : " --load_in_8bit true";
+    test::RunResult mismatch = test::run_frugal(args + other_bits);
+    EXPECT_EQ(mismatch.exit_code, 1) << folder;
+    EXPECT_NE(mismatch.err.find("bits and they are trained over as stored: drop the setting"), std::string::npos)
+        << mismatch.err;
+    EXPECT_EQ(std::count(mismatch.err.begin(), mismatch.err.end(), '\n'), 1) << mismatch.err;
+    const std::string same_bits = dtype == Dtype::Int8 ? " --load_in_8bit true" : " --load_in_4bit true";
+    EXPECT_EQ(test::run_frugal(args + same_bits + " --max_steps 1").exit_code, 0) << folder;
     std::filesystem::remove_all(out_dir);
   }
   std::remove(data.c_str());
