@@ -3,30 +3,16 @@
 // Usage: frugal_bench_int8_rowwise [rows=2048] [cols=5632] [repeats=20]
 #include <omp.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <vector>
 
+#include "best_seconds.h"
 #include "quant/int8_rowwise.h"
 
 using namespace frugal;
-
-namespace {
-
-template <typename F>
-double best_seconds(int repeats, F&& f) {
-  double best = 1e30;
-  for (int i = 0; i < repeats; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
-}  // namespace
+using bench::best_seconds;
 
 int main(int argc, char** argv) {
   const int64_t rows = argc > 1 ? std::atoll(argv[1]) : 2048, cols = argc > 2 ? std::atoll(argv[2]) : 5632;

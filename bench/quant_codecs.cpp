@@ -4,29 +4,20 @@
 // against the reference's before anything is printed.
 // Usage: frugal_bench_quant_codecs [rows=4096] [cols=4096] [repeats=3]
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <random>
 #include <vector>
 
+#include "best_seconds.h"
 #include "quant/nf4.h"
 
 using namespace frugal;
 
 namespace {
 
-double best_seconds(int repeats, const std::function<void()>& run) {
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
+using bench::best_seconds;
 
 void report(const char* what, int64_t fp32_values, double ref_s, double fast_s) {
   const double mb = static_cast<double>(fp32_values) * 4.0 / 1e6;
