@@ -5,54 +5,21 @@
 // the folder the same way, reloads it in frugal and compares in fp32.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <fstream>
+#include <cstdio>
 
-#include <nlohmann/json.hpp>
-
-#include "infer/session.h"
-#include "io/export_model.h"
-#include "model/model.h"
-#include "model/quantize_model.h"
-#include "../unit/test_paths.h"
+#include "bnb_smollm2_util.h"
 
 namespace frugal {
 namespace {
 
-namespace fs = std::filesystem;
-
 TEST(BnbInt8SmolLM2, FrugalWrittenInt8CheckpointGivesTransformersLogits) {
-  std::ifstream in(test::fixture("bnb_int8/smollm2_int8.json"));
-  const nlohmann::json ref = nlohmann::json::parse(in);
-  auto source = load_model(test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf"));
-  quantize_linears(source->weights, WeightQuant::kInt8, false);
-  const fs::path dir = fs::path(::testing::TempDir()) / "frugal_bnb_int8_smollm2";
-  fs::remove_all(dir);
-  export_hf(*source, dir.string(), ExportDtype::BF16);
-  source.reset();
-  auto model = load_model(dir.string());
+  const nlohmann::json ref = test::read_fixture_json("bnb_int8/smollm2_int8.json");
+  auto model = test::smollm2_through_bnb_folder(WeightQuant::kInt8, false, "frugal_bnb_int8_smollm2");
   const Matrix& down = model->weights.layers[7].down;
   ASSERT_TRUE(down.packed && down.packed->int8_rows() && down.data.empty());
 
-  const std::vector<int64_t> columns = ref["columns"];
-  const int64_t V = model->config.vocab_size;
-  double max_err = 0;
-  int argmax_same = 0, positions = 0;
-  for (size_t p = 0; p < ref["prompts"].size(); ++p) {
-    const std::vector<int32_t> tokens = ref["prompts"][p];
-    InferenceSession session(*model, 64, Precision::F32);
-    const std::vector<float>& logits = session.forward(tokens.data(), static_cast<int64_t>(tokens.size()), true);
-    const nlohmann::json& expected = ref["f32"][p];
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      const float* row = &logits[t * V];
-      for (size_t c = 0; c < columns.size(); ++c)
-        max_err = std::max(max_err, std::abs(row[columns[c]] - expected["logits"][t][c].get<double>()));
-      argmax_same += std::max_element(row, row + V) - row == expected["argmax"][t].get<int64_t>();
-      ++positions;
-    }
-  }
+  const auto [max_err, argmax_same, positions] = test::compare_sampled_logits(
+      test::prompt_logits(*model, ref["prompts"], Precision::F32), ref["f32"], ref["columns"], model->config.vocab_size);
   std::printf("SmolLM2 int8 vs transformers fp32: max |logit error| %.3g, same argmax at %d of %d positions\n", max_err,
               argmax_same, positions);
   EXPECT_LT(max_err, 1e-3);

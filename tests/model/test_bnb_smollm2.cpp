@@ -12,45 +12,25 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
+#include <cstdio>
 #include <map>
+#include <tuple>
 
-#include <nlohmann/json.hpp>
-
-#include "infer/session.h"
-#include "io/export_model.h"
-#include "model/model.h"
-#include "model/quantize_model.h"
-#include "../unit/test_paths.h"
+#include "bnb_smollm2_util.h"
 
 namespace frugal {
 namespace {
 
-namespace fs = std::filesystem;
-
 TEST(BnbSmolLM2, FrugalWrittenNf4CheckpointGivesTransformersLogits) {
-  std::ifstream in(test::fixture("bnb_4bit/smollm2_nf4_dq.json"));
-  const nlohmann::json ref = nlohmann::json::parse(in);
-  auto source = load_model(test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf"));
-  quantize_linears(source->weights, WeightQuant::kNf4, true);
-  const fs::path dir = fs::path(::testing::TempDir()) / "frugal_bnb_smollm2";
-  fs::remove_all(dir);
-  export_hf(*source, dir.string(), ExportDtype::BF16);
-  source.reset();
-  auto model = load_model(dir.string());
+  const nlohmann::json ref = test::read_fixture_json("bnb_4bit/smollm2_nf4_dq.json");
+  auto model = test::smollm2_through_bnb_folder(WeightQuant::kNf4, true, "frugal_bnb_smollm2");
   ASSERT_TRUE(model->weights.layers[7].down.q4 && model->weights.layers[7].down.data.empty());
 
   const std::vector<int64_t> columns = ref["columns"];
-  const int64_t V = model->config.vocab_size;
   // frugal's logits per precision, prompt after prompt.
   std::map<Precision, std::vector<std::vector<float>>> ours;
   for (Precision precision : {Precision::F32, Precision::BF16})
-    for (const auto& prompt : ref["prompts"]) {
-      const std::vector<int32_t> tokens = prompt;
-      InferenceSession session(*model, 64, precision);
-      ours[precision].push_back(session.forward(tokens.data(), static_cast<int64_t>(tokens.size()), true));
-    }
+    ours[precision] = test::prompt_logits(*model, ref["prompts"], precision);
   // How far bf16 rounding alone moves frugal's own logits. transformers as users run a 4-bit checkpoint
   // ("bf16": bf16 activations too) is a different arithmetic from frugal's bf16 mode (fp32 activations,
   // bf16 products), so that comparison can only be bounded by the size of bf16 rounding itself.
@@ -65,19 +45,8 @@ TEST(BnbSmolLM2, FrugalWrittenNf4CheckpointGivesTransformersLogits) {
   for (const auto& [mode, precision, tolerance] :
        {std::tuple{"f32", Precision::F32, 1e-3}, std::tuple{"bf16_linear", Precision::BF16, transformers_reorder_noise},
         std::tuple{"bf16", Precision::BF16, 2 * bf16_noise}}) {
-    double max_err = 0;
-    int argmax_same = 0, positions = 0;
-    for (size_t p = 0; p < ref["prompts"].size(); ++p) {
-      const std::vector<float>& logits = ours[precision][p];
-      const nlohmann::json& expected = ref[mode][p];
-      for (size_t t = 0; t < expected["argmax"].size(); ++t) {
-        const float* row = &logits[t * V];
-        for (size_t c = 0; c < columns.size(); ++c)
-          max_err = std::max(max_err, std::abs(row[columns[c]] - expected["logits"][t][c].get<double>()));
-        argmax_same += std::max_element(row, row + V) - row == expected["argmax"][t].get<int64_t>();
-        ++positions;
-      }
-    }
+    const auto [max_err, argmax_same, positions] =
+        test::compare_sampled_logits(ours[precision], ref[mode], columns, model->config.vocab_size);
     std::printf("%s: max |logit error| %.3g, same argmax at %d of %d positions\n", mode, max_err, argmax_same, positions);
     EXPECT_LT(max_err, tolerance) << mode;
     EXPECT_GE(argmax_same, positions - 1) << mode;  // a near-tie may flip under bf16
