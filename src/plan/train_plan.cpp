@@ -71,28 +71,35 @@ double gguf_projection_bits_per_weight(const std::string& path) {
   return weights > 0 ? 8 * bytes / weights : 32;
 }
 
-void check_base_settings(const TrainConfig& c) {
-  const std::optional<BnbCheckpointKind> stored = bnb_checkpoint_kind(c.base_model);
-  if (!stored) return;
+namespace {
+
+void check_settings_suit_stored_base(const TrainConfig& c, const BnbCheckpointKind& stored) {
   if (c.method == "full")
     fail(c.base_model, "method: full",
          "bitsandbytes saved this model's linear weights quantized and they stay so: train adapters over them "
          "with method: lora (QLoRA)");
   // Stored codes are never re-quantized, so a request for other bits would be silently ignored.
-  const bool four = stored->bits == BnbBits::k4;
+  const bool four = stored.bits == BnbBits::k4;
   if ((four && c.load_in_8bit) || (!four && c.load_in_4bit))
     fail(c.base_model, four ? "load_in_8bit" : "load_in_4bit",
          std::string("bitsandbytes saved this model's linear weights in ") + (four ? "4" : "8") +
              " bits and they are trained over as stored: drop the setting");
 }
 
+}  // namespace
+
+void check_base_settings(const TrainConfig& c) {
+  if (const std::optional<BnbCheckpointKind> stored = bnb_checkpoint_kind(c.base_model))
+    check_settings_suit_stored_base(c, *stored);
+}
+
 PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape& model, Profile profile) {
-  check_base_settings(c);
+  // A folder bitsandbytes saved quantized is held as stored (config.json read once here).
+  const std::optional<BnbCheckpointKind> stored = bnb_checkpoint_kind(c.base_model);
+  if (stored) check_settings_suit_stored_base(c, *stored);
   PlanInputs in;
   in.model = model;
   in.profile = profile;
-  // A folder bitsandbytes saved quantized is held as stored, whatever load_in_* says.
-  const std::optional<BnbCheckpointKind> stored = bnb_checkpoint_kind(c.base_model);
   const bool compact_base = stored || c.load_in_4bit || c.load_in_8bit || c.keep_gguf_quantization;
   in.method = c.method == "full" ? Method::Full : compact_base ? Method::Qlora : Method::Lora;
   if (stored) {
