@@ -8,20 +8,36 @@
 #include "kernels/attention_train.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
-#include "kernels/swiglu.h"
 
 namespace frugal {
 
 namespace {
 constexpr int64_t kMaxChunk = 512;  // long prompts run in chunks of this many tokens
-
-void add_bias(float* y, const std::vector<float>& b, int64_t T) {
-  if (b.empty()) return;
-  const int64_t n = static_cast<int64_t>(b.size());
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
-}
 }  // namespace
+
+// Writes the chunk's keys and values into the cache at the session's position, then attends.
+class InferenceSession::CacheAttention : public BlockAttention {
+ public:
+  CacheAttention(InferenceSession& s, int64_t T) : s_(s), T_(T) {}
+  void forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t l) override {
+    const LlamaConfig& c = s_.cfg_;
+    const int64_t KV = c.kv_dim(), past = s_.position_;
+    std::memcpy(&s_.k_cache_[l][past * KV], k, sizeof(float) * T_ * KV);
+    std::memcpy(&s_.v_cache_[l][past * KV], v, sizeof(float) * T_ * KV);
+    if (past == 0 && T_ > 1) {
+      // A prompt from an empty cache is one causal block: the gemm-based training kernel does it
+      // several times faster than the one-query-at-a-time decode kernel.
+      attention_train_forward(out, lse, q, k, v, s_.segments_.data(), {1, T_, c.n_heads, c.n_kv_heads, c.head_dim});
+    } else {
+      AttentionDims dims{T_, past, c.n_heads, c.n_kv_heads, c.head_dim, KV};
+      attention_forward(out, q, s_.k_cache_[l].data(), s_.v_cache_[l].data(), dims);
+    }
+  }
+
+ private:
+  InferenceSession& s_;
+  int64_t T_;
+};
 
 InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision precision)
     : model_(model),
@@ -40,20 +56,11 @@ InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision 
 }
 
 void InferenceSession::ensure_scratch(int64_t T) {
-  if (T <= scratch_T_) return;
-  scratch_T_ = T;
-  const auto sz = [&](int64_t w) { return static_cast<size_t>(T * w); };
-  x_.resize(sz(cfg_.dim));
-  xn_.resize(sz(cfg_.dim));
-  tmp_.resize(sz(cfg_.dim));
-  q_.resize(sz(cfg_.q_dim()));
-  att_.resize(sz(cfg_.q_dim()));
-  k_.resize(sz(cfg_.kv_dim()));
-  v_.resize(sz(cfg_.kv_dim()));
-  g_.resize(sz(cfg_.ffn_dim));
-  u_.resize(sz(cfg_.ffn_dim));
+  if (T <= block_.capacity) return;
+  block_.reserve(cfg_, T);
+  x_.resize(static_cast<size_t>(T * cfg_.dim));
+  xn_.resize(static_cast<size_t>(T * cfg_.dim));
   positions_.resize(T);
-  lse_.resize(sz(cfg_.n_heads));
   segments_.assign(static_cast<size_t>(T), 0);
 }
 
@@ -78,43 +85,15 @@ const std::vector<float>& InferenceSession::forward(const int32_t* tokens, int64
 void InferenceSession::run_chunk(const int32_t* tokens, int64_t T, bool all_logits, int64_t out_row) {
   ensure_scratch(T);
   const LlamaWeights& w = model_.weights;
-  const int64_t C = cfg_.dim, KV = cfg_.kv_dim(), F = cfg_.ffn_dim, V = cfg_.vocab_size;
+  const int64_t C = cfg_.dim, V = cfg_.vocab_size;
   for (int64_t t = 0; t < T; ++t) {
     positions_[t] = static_cast<int32_t>(position_ + t);
     std::memcpy(&x_[t * C], &w.token_embedding.data[static_cast<size_t>(tokens[t]) * C], sizeof(float) * C);
   }
-  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
-    const LayerWeights& lw = w.layers[l];
-    rmsnorm_forward(xn_.data(), nullptr, x_.data(), lw.attn_norm.data(), T, C, cfg_.rms_eps);
-    matmul(q_.data(), xn_.data(), lw.wq, T, precision_);
-    matmul(k_.data(), xn_.data(), lw.wk, T, precision_);
-    matmul(v_.data(), xn_.data(), lw.wv, T, precision_);
-    add_bias(q_.data(), lw.bq, T);
-    add_bias(k_.data(), lw.bk, T);
-    add_bias(v_.data(), lw.bv, T);
-    rope_forward(q_.data(), positions_.data(), T, cfg_.n_heads, rope_);
-    rope_forward(k_.data(), positions_.data(), T, cfg_.n_kv_heads, rope_);
-    std::memcpy(&k_cache_[l][position_ * KV], k_.data(), sizeof(float) * T * KV);
-    std::memcpy(&v_cache_[l][position_ * KV], v_.data(), sizeof(float) * T * KV);
-    if (position_ == 0 && T > 1) {
-      // A prompt from an empty cache is one causal block: the gemm-based training kernel does it
-      // several times faster than the one-query-at-a-time decode kernel.
-      attention_train_forward(att_.data(), lse_.data(), q_.data(), k_.data(), v_.data(), segments_.data(),
-                              {1, T, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim});
-    } else {
-      AttentionDims dims{T, position_, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, KV};
-      attention_forward(att_.data(), q_.data(), k_cache_[l].data(), v_cache_[l].data(), dims);
-    }
-    matmul(tmp_.data(), att_.data(), lw.wo, T, precision_);
-    for (int64_t i = 0; i < T * C; ++i) x_[i] += tmp_[i];
-
-    rmsnorm_forward(xn_.data(), nullptr, x_.data(), lw.ffn_norm.data(), T, C, cfg_.rms_eps);
-    matmul(g_.data(), xn_.data(), lw.gate, T, precision_);
-    matmul(u_.data(), xn_.data(), lw.up, T, precision_);
-    swiglu_forward(g_.data(), g_.data(), u_.data(), T * F);
-    matmul(tmp_.data(), g_.data(), lw.down, T, precision_);
-    for (int64_t i = 0; i < T * C; ++i) x_[i] += tmp_[i];
-  }
+  PlainLinears linears(w, precision_);
+  CacheAttention attention(*this, T);
+  const BlockContext ctx{cfg_, rope_, positions_.data(), T, linears, attention};
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) block_forward(ctx, w.layers[l], l, x_.data(), x_.data(), block_);
   position_ += T;
   if (out_row < 0) return;
   // Only the rows we need go through the (large) output head.

@@ -6,6 +6,7 @@
 
 #include "core/precision.h"
 #include "kernels/rope.h"
+#include "model/block.h"
 #include "model/model.h"
 
 namespace frugal {
@@ -24,6 +25,7 @@ class InferenceSession {
   void reset() { position_ = 0; }
 
  private:
+  class CacheAttention;  // the block's attention over this session's KV cache (session.cpp)
   void run_chunk(const int32_t* tokens, int64_t T, bool all_logits, int64_t out_row);
   void ensure_scratch(int64_t T);
 
@@ -34,13 +36,11 @@ class InferenceSession {
   int64_t position_ = 0;
   RopeTable rope_;
   std::vector<std::vector<float>> k_cache_, v_cache_;  // per layer [max_context, KVH*D]
-  // Scratch, sized for the largest chunk seen: x, xn [T, C]; q, att [T, H*D]; k, v [T, KVH*D];
-  // g, u [T, F]; logits [T, V].
-  int64_t scratch_T_ = 0;
-  std::vector<float> x_, xn_, q_, att_, k_, v_, g_, u_, tmp_;
+  // Scratch, sized for the largest chunk seen: the block's tensors, x and xn [T, C], logits [T, V].
+  BlockActivations block_;
+  std::vector<float> x_, xn_;
   std::vector<int32_t> positions_;
-  std::vector<float> lse_;          // [T, H], unused by inference but written by the prompt kernel
-  std::vector<int32_t> segments_;   // [T], all 0: one sequence
+  std::vector<int32_t> segments_;   // [T], all 0: one sequence (for the prompt kernel)
   std::vector<float> logits_;
 };
 

@@ -11,6 +11,7 @@
 #include "data/batch.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/rope.h"
+#include "model/block.h"
 #include "model/lora.h"
 #include "model/model.h"
 
@@ -21,8 +22,6 @@ struct TrainingPassOptions {
   bool gradient_checkpointing = false;
   bool full_finetune = false;  // gradients for every weight instead of LoRA only
 };
-
-struct LayerActivations;  // per-layer saved tensors (training_pass.cpp)
 
 // Called by the pass around every use of a transformer block, so data-parallel sharding can hold
 // only a shard of each block's weights (ZeRO-3: gathered just before use, freed after) and hand a
@@ -64,13 +63,12 @@ class TrainingPass {
   void acquire(int64_t l) { if (hooks_) hooks_->acquire_weights(l); }
   void release(int64_t l) { if (hooks_) hooks_->release_weights(l); }
   void start_batch(const Batch& batch, float* x);
-  void layer_forward(int64_t l, const float* x_in, float* x_out, LayerActivations& a, const Batch& batch,
+  class Linears;    // the block's projections with LoRA (training_pass.cpp)
+  class Attention;  // the block's attention over the batch's packed segments
+  // The block's forward or backward for layer l; `training` applies dropout with `dropout_key`.
+  void layer_forward(int64_t l, const float* x_in, float* x_out, BlockActivations& a, const Batch& batch,
                      bool training, uint64_t dropout_key);
-  void layer_backward(int64_t l, float* dx, LayerActivations& a, const Batch& batch, uint64_t dropout_key);
-  void linear_forward(float* y, const float* x, WeightRole role, int64_t l, LayerActivations& a, bool training,
-                      uint64_t dropout_key);
-  void linear_backward(float* dx, const float* dy, const float* x, WeightRole role, int64_t l, LayerActivations& a,
-                       uint64_t dropout_key);
+  void layer_backward(int64_t l, float* dx, BlockActivations& a, const Batch& batch, uint64_t dropout_key);
   const float* dropped(const float* x, int64_t n, int64_t width, WeightRole role, int64_t l, uint64_t key);
 
   Model& model_;
@@ -81,10 +79,11 @@ class TrainingPass {
   std::unique_ptr<RopeTable> rope_;
   int64_t capacity_ = 0;  // tokens the buffers hold
   int64_t N_ = 0;         // tokens of the current batch
-  std::vector<std::unique_ptr<LayerActivations>> acts_;  // one per layer, or one scratch under checkpointing
+  std::vector<std::unique_ptr<BlockActivations>> acts_;  // one per layer, or one scratch under checkpointing
   std::vector<std::vector<float>> layer_inputs_;         // [L][N, C]
+  BlockGradScratch grad_scratch_;
   std::vector<float> x_, x_final_norm_, inv_final_, d_final_;
-  std::vector<float> dx_, dxn_, dh_, dg_, du_, d_att_, dq_, dk_, dv_, tmp_, drop_buf_, lora_tmp_, lora_dx_;
+  std::vector<float> dx_, tmp_, drop_buf_, lora_tmp_, lora_dx_;
   std::vector<float> lora_grads_;
   LlamaWeights full_grads_;
 };
