@@ -19,17 +19,20 @@ constexpr int64_t kMaxChunk = 512;  // long prompts run in chunks of this many t
 class InferenceSession::CacheAttention : public BlockAttention {
  public:
   CacheAttention(InferenceSession& s, int64_t T) : s_(s), T_(T) {}
-  void forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t l) override {
+  void forward(float* out, float* lse, const float* q, const float* k, const float* v,
+               const LayerAttention& la) override {
     const LlamaConfig& c = s_.cfg_;
+    const int64_t l = la.layer;
     const int64_t KV = c.kv_dim(), past = s_.position_;
     std::memcpy(&s_.k_cache_[l][past * KV], k, sizeof(float) * T_ * KV);
     std::memcpy(&s_.v_cache_[l][past * KV], v, sizeof(float) * T_ * KV);
     if (past == 0 && T_ > 1) {
       // A prompt from an empty cache is one causal block: the gemm-based training kernel does it
       // several times faster than the one-query-at-a-time decode kernel.
-      attention_train_forward(out, lse, q, k, v, s_.segments_.data(), {1, T_, c.n_heads, c.n_kv_heads, c.head_dim});
+      attention_train_forward(out, lse, q, k, v, s_.segments_.data(),
+                              {1, T_, c.n_heads, c.n_kv_heads, c.head_dim, la.scale, la.window});
     } else {
-      AttentionDims dims{T_, past, c.n_heads, c.n_kv_heads, c.head_dim, KV};
+      AttentionDims dims{T_, past, c.n_heads, c.n_kv_heads, c.head_dim, KV, la.scale, la.window};
       attention_forward(out, q, s_.k_cache_[l].data(), s_.v_cache_[l].data(), dims);
     }
   }
@@ -44,7 +47,7 @@ InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision 
       cfg_(model.config),
       precision_(precision),
       max_context_(max_context),
-      rope_(max_context, model.config.head_dim, model.config.rope_theta, model.config.rope_linear_factor) {
+      rope_(model.config, max_context) {
   if (max_context <= 0) fail("context length must be positive");
   k_cache_.assign(cfg_.n_layers, std::vector<float>(static_cast<size_t>(max_context * cfg_.kv_dim())));
   v_cache_.assign(cfg_.n_layers, std::vector<float>(static_cast<size_t>(max_context * cfg_.kv_dim())));
@@ -86,13 +89,11 @@ void InferenceSession::run_chunk(const int32_t* tokens, int64_t T, bool all_logi
   ensure_scratch(T);
   const LlamaWeights& w = model_.weights;
   const int64_t C = cfg_.dim, V = cfg_.vocab_size;
-  for (int64_t t = 0; t < T; ++t) {
-    positions_[t] = static_cast<int32_t>(position_ + t);
-    std::memcpy(&x_[t * C], &w.token_embedding.data[static_cast<size_t>(tokens[t]) * C], sizeof(float) * C);
-  }
+  for (int64_t t = 0; t < T; ++t) positions_[t] = static_cast<int32_t>(position_ + t);
+  embed_tokens(x_.data(), tokens, T, cfg_, w);
   PlainLinears linears(w, precision_);
   CacheAttention attention(*this, T);
-  const BlockContext ctx{cfg_, rope_, positions_.data(), T, linears, attention};
+  const BlockContext ctx{cfg_, *rope_.global, rope_.local.get(), positions_.data(), T, linears, attention};
   for (int64_t l = 0; l < cfg_.n_layers; ++l) block_forward(ctx, w.layers[l], l, x_.data(), x_.data(), block_);
   position_ += T;
   if (out_row < 0) return;

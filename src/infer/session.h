@@ -34,7 +34,7 @@ class InferenceSession {
   Precision precision_;
   int64_t max_context_;
   int64_t position_ = 0;
-  RopeTable rope_;
+  BlockRope rope_;
   std::vector<std::vector<float>> k_cache_, v_cache_;  // per layer [max_context, KVH*D]
   // Scratch, sized for the largest chunk seen: the block's tensors, x and xn [T, C], logits [T, V].
   BlockActivations block_;

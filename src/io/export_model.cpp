@@ -506,16 +506,16 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
       const Quant4Matrix& q = *linear_weight(model.weights, s.role, s.layer).q4;
       if (!first_q4) first_q4 = &q;
       if (any_int8 || q.type != first_q4->type || q.double_quant != first_q4->double_quant)
-        fail(dir, hf_tensor_name(s.role, s.layer), "weights of mixed types (4-bit kinds, 8-bit) cannot be described by one quantization_config");
-      append_bnb_4bit(tensors, bnb_bytes, hf_tensor_name(s.role, s.layer), q, torch_dtype_name(dtype));
+        fail(dir, hf_tensor_name(c, s.role, s.layer), "weights of mixed types (4-bit kinds, 8-bit) cannot be described by one quantization_config");
+      append_bnb_4bit(tensors, bnb_bytes, hf_tensor_name(c, s.role, s.layer), q, torch_dtype_name(dtype));
       continue;
     }
     const Matrix* linear = is_linear_role(s.role) ? &linear_weight(model.weights, s.role, s.layer) : nullptr;
     if (linear && linear->packed && linear->packed->int8_rows()) {
       // int8 rows are written as bitsandbytes' LLM.int8 does, so transformers loads them 8-bit.
-      if (first_q4) fail(dir, hf_tensor_name(s.role, s.layer), "4-bit and 8-bit weights cannot be described by one quantization_config");
+      if (first_q4) fail(dir, hf_tensor_name(c, s.role, s.layer), "4-bit and 8-bit weights cannot be described by one quantization_config");
       any_int8 = true;
-      append_bnb_int8(tensors, bnb_bytes, hf_tensor_name(s.role, s.layer), *linear->packed->int8_rows());
+      append_bnb_int8(tensors, bnb_bytes, hf_tensor_name(c, s.role, s.layer), *linear->packed->int8_rows());
       continue;
     }
     const float* values = s.data;
@@ -528,13 +528,13 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
     const bool vector = is_vector_role(s.role);
     std::vector<int64_t> shape = vector ? std::vector<int64_t>{s.rows} : std::vector<int64_t>{s.rows, s.cols};
     if (dtype == ExportDtype::F32) {
-      tensors.push_back({hf_tensor_name(s.role, s.layer), SafeDtype::F32, std::move(shape),
+      tensors.push_back({hf_tensor_name(c, s.role, s.layer), SafeDtype::F32, std::move(shape),
                          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(values), n * 4)});
       continue;
     }
     std::vector<uint16_t>& h = halves.emplace_back(n);
     for (size_t i = 0; i < n; ++i) h[i] = dtype == ExportDtype::BF16 ? float_to_bf16(values[i]) : float_to_fp16(values[i]);
-    tensors.push_back({hf_tensor_name(s.role, s.layer), dtype == ExportDtype::BF16 ? SafeDtype::BF16 : SafeDtype::F16,
+    tensors.push_back({hf_tensor_name(c, s.role, s.layer), dtype == ExportDtype::BF16 ? SafeDtype::BF16 : SafeDtype::F16,
                        std::move(shape), std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(h.data()), n * 2)});
   }
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});

@@ -1,10 +1,13 @@
 // GGUF model import: Llama metadata -> LlamaConfig, tensors dequantized into the internal layout.
 #include <omp.h>
 
+#include <cstring>
+
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_lora.h"
 #include "io/tensor_names.h"
+#include "model/families.h"
 #include "model/model.h"
 #include "quant/packed_matrix.h"
 
@@ -14,10 +17,8 @@ namespace {
 
 LlamaConfig config_from_gguf(const GgufFile& g) {
   LlamaConfig c;
-  c.architecture = g.get_string("general.architecture");
-  if (c.architecture != "llama" && c.architecture != "qwen2")
-    fail(g.path(), "general.architecture", "unsupported architecture '" + c.architecture + "' (llama, qwen2)");
-  const std::string a = c.architecture + ".";
+  const ModelFamily& family = family_of_architecture(g.get_string("general.architecture"), g.path());
+  const std::string a = std::string(family.architecture) + ".";
   c.dim = g.get_int(a + "embedding_length");
   c.n_layers = g.get_int(a + "block_count");
   c.n_heads = g.get_int(a + "attention.head_count");
@@ -27,21 +28,56 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
   c.rms_eps = static_cast<float>(g.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5));
   c.rope_theta = static_cast<float>(g.get_float(a + "rope.freq_base", 10000.0));
   if (c.n_heads <= 0) fail(g.path(), a + "attention.head_count", "must be positive");
-  c.head_dim = g.get_int(a + "rope.dimension_count", c.dim / c.n_heads);
-  if (c.head_dim * c.n_heads != c.dim && !g.find(a + "attention.key_length"))
+  c.head_dim = g.get_int(a + "attention.key_length", g.get_int(a + "rope.dimension_count", c.dim / c.n_heads));
+  if (g.get_int(a + "rope.dimension_count", c.head_dim) != c.head_dim)
     fail(g.path(), a + "rope.dimension_count", "partial rotary dimensions are not supported");
+  if (g.get_int(a + "attention.value_length", c.head_dim) != c.head_dim)
+    fail(g.path(), a + "attention.value_length", "must equal the key length");
   const std::string scaling = g.get_string(a + "rope.scaling.type", "none");
   if (scaling == "linear") c.rope_linear_factor = static_cast<float>(g.get_float(a + "rope.scaling.factor"));
   else if (scaling != "none") fail(g.path(), a + "rope.scaling.type", "RoPE scaling '" + scaling + "' is not supported");
-  if (g.find_tensor("rope_freqs.weight")) fail(g.path(), "rope_freqs.weight", "Llama-3 RoPE frequency factors are not supported");
-  c.qkv_bias = g.find_tensor("blk.0.attn_q.bias") != nullptr;
   c.tied_output = g.find_tensor("output.weight") == nullptr;
   const GgufTensorInfo* emb = g.find_tensor("token_embd.weight");
   if (!emb) fail(g.path(), "token_embd.weight", "missing tensor");
   if (emb->ne.size() != 2) fail(g.path(), "token_embd.weight", "must be 2-dimensional");
   c.vocab_size = emb->ne[1];
+  apply_family(family, c);
+  c.qkv_bias = g.find_tensor("blk.0.attn_q.bias") != nullptr;
+  c.sliding_window = g.get_int(a + "attention.sliding_window", 0);
+  c.sliding_window_pattern = g.get_int(a + "attention.sliding_window_pattern", c.sliding_window_pattern);
+  c.rope_local_theta = static_cast<float>(g.get_float(a + "rope.freq_base_swa", c.rope_local_theta));
+  if (const GgufTensorInfo* f = g.find_tensor("rope_freqs.weight")) {  // Llama 3.1+ frequency factors
+    if (f->ne.size() != 1 || f->ne[0] != c.head_dim / 2 || f->type != GgmlType::F32)
+      fail(g.path(), "rope_freqs.weight", "must be F32 with head_dim/2 = " + std::to_string(c.head_dim / 2) + " values");
+    c.rope_freq_factors.resize(static_cast<size_t>(c.head_dim / 2));
+    std::memcpy(c.rope_freq_factors.data(), f->data, sizeof(float) * c.rope_freq_factors.size());
+  }
   c.validate(g.path());
   return c;
+}
+
+// Where a slot's values are in the file: a tensor name and its first row (fused tensors, Phi-3's
+// attn_qkv [q; k; v] and ffn_up [gate; up], hold several slots one after the other).
+struct TensorSource {
+  std::string name;
+  int64_t first_row = 0;
+  int64_t total_rows = 0;  // of the whole tensor
+};
+
+TensorSource tensor_source(const LlamaConfig& c, const ModelFamily& f, const WeightSlot& s) {
+  if (f.fused_projections && s.layer >= 0) {
+    const std::string blk = "blk." + std::to_string(s.layer) + ".";
+    const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
+    switch (s.role) {
+      case WeightRole::Wq: return {blk + "attn_qkv.weight", 0, qkv_rows};
+      case WeightRole::Wk: return {blk + "attn_qkv.weight", c.q_dim(), qkv_rows};
+      case WeightRole::Wv: return {blk + "attn_qkv.weight", c.q_dim() + c.kv_dim(), qkv_rows};
+      case WeightRole::Gate: return {blk + "ffn_up.weight", 0, 2 * c.ffn_dim};
+      case WeightRole::Up: return {blk + "ffn_up.weight", c.ffn_dim, 2 * c.ffn_dim};
+      default: break;
+    }
+  }
+  return {gguf_tensor_name(s.role, s.layer), 0, s.rows};
 }
 
 }  // namespace
@@ -74,16 +110,20 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   // Quantized or kept compact: each projection is allocated while it is read.
   model->weights.allocate(c, !quantize && !options.keep_gguf_types);
   std::vector<WeightSlot> slots = weight_slots(c, model->weights);
+  const ModelFamily& family = family_of_architecture(c.architecture, path);
   std::vector<const GgufTensorInfo*> infos(slots.size());
+  std::vector<int64_t> first_rows(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {
     const WeightSlot& s = slots[i];
-    const std::string name = gguf_tensor_name(s.role, s.layer);
+    const TensorSource src = tensor_source(c, family, s);
+    const std::string& name = src.name;
     const GgufTensorInfo* t = g.find_tensor(name);
     if (!t) fail(path, name, "missing tensor");
+    first_rows[i] = src.first_row;
     // ggml lists the row length first: ne = [cols, rows] for a matrix, [n] for a vector.
     const bool is_vector = s.cols == 1;
     bool ok = is_vector ? (t->ne.size() == 1 && t->ne[0] == s.rows)
-                        : (t->ne.size() == 2 && t->ne[0] == s.cols && t->ne[1] == s.rows);
+                        : (t->ne.size() == 2 && t->ne[0] == s.cols && t->ne[1] == src.total_rows);
     if (!ok) {
       std::string got;
       for (int64_t d : t->ne) {
@@ -91,7 +131,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
         got += std::to_string(d);
       }
       fail(path, name, "shape " + got + " does not match the config (expected " +
-                           (is_vector ? std::to_string(s.rows) : std::to_string(s.cols) + "x" + std::to_string(s.rows)) + ")");
+                           (is_vector ? std::to_string(s.rows) : std::to_string(s.cols) + "x" + std::to_string(src.total_rows)) + ")");
     }
     infos[i] = t;
   }
@@ -99,7 +139,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   // Dequantize tensor by tensor in parallel; every row decodes independently.
   // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)
   // are stored in HF order already.
-  const bool permute = gguf_permutes_rotary_rows(c.architecture);
+  const bool permute = family.gguf_rotary_rows_permuted;
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < slots.size(); ++i) {
     WeightSlot s = slots[i];
@@ -107,8 +147,9 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
     if (options.keep_gguf_types && is_linear_role(s.role)) {
       Matrix& m = linear_weight(model->weights, s.role, s.layer);
       if (t->type != GgmlType::F32) {
-        std::vector<uint8_t> rows(t->data, t->data + t->nbytes);
         const size_t row_bytes = ggml_row_bytes(t->type, s.cols);
+        const uint8_t* first = t->data + first_rows[i] * row_bytes;
+        std::vector<uint8_t> rows(first, first + s.rows * row_bytes);
         if (permute && s.role == WeightRole::Wq) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_heads);
         if (permute && s.role == WeightRole::Wk) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_kv_heads);
         m.packed = pack_ggml_rows(t->type, std::move(rows), s.rows, s.cols);
@@ -122,9 +163,10 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
       quantized->data.resize(static_cast<size_t>(s.rows * s.cols));
       s.data = quantized->data.data();
     }
-    const int64_t row_len = t->ne[0], n_rows = static_cast<int64_t>(t->elements() / row_len);
+    const int64_t row_len = s.cols == 1 ? s.rows : s.cols, n_rows = s.cols == 1 ? 1 : s.rows;
     const uint64_t row_bytes = ggml_row_bytes(t->type, row_len);
-    for (int64_t r = 0; r < n_rows; ++r) dequantize_row(t->type, t->data + r * row_bytes, s.data + r * row_len, row_len);
+    const uint8_t* first = t->data + first_rows[i] * row_bytes;
+    for (int64_t r = 0; r < n_rows; ++r) dequantize_row(t->type, first + r * row_bytes, s.data + r * row_len, row_len);
     if (permute && (s.role == WeightRole::Wq || s.role == WeightRole::Bq))
       permute_rows_meta_to_hf(s.data, s.rows, s.cols, c.n_heads);
     if (permute && (s.role == WeightRole::Wk || s.role == WeightRole::Bk))

@@ -21,6 +21,10 @@ std::string gguf_tensor_name(WeightRole role, int64_t layer) {
     case WeightRole::Bq: return blk + "attn_q.bias";
     case WeightRole::Bk: return blk + "attn_k.bias";
     case WeightRole::Bv: return blk + "attn_v.bias";
+    case WeightRole::QNorm: return blk + "attn_q_norm.weight";
+    case WeightRole::KNorm: return blk + "attn_k_norm.weight";
+    case WeightRole::PostAttnNorm: return blk + "post_attention_norm.weight";
+    case WeightRole::PostFfnNorm: return blk + "post_ffw_norm.weight";
   }
   fail("internal: unknown weight role");
 }

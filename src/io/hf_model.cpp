@@ -4,7 +4,9 @@
 // into 4-bit matrices or int8 rows.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "io/bnb_int8.h"
 #include "io/safetensors.h"
 #include "io/tensor_names.h"
+#include "model/families.h"
 #include "model/model.h"
 
 namespace frugal {
@@ -50,12 +53,65 @@ T json_get(const nlohmann::json& j, const std::string& key, const std::string& p
   return j.contains(key) && !j[key].is_null() ? json_get<T>(j, key, path) : fallback;
 }
 
+// Llama 3's RoPE (transformers' _compute_llama3_parameters) as per-frequency divisors, the form
+// GGUF's rope_freqs stores: high frequencies kept, low ones divided by `factor`, a smooth ramp between.
+std::vector<float> llama3_frequency_factors(const nlohmann::json& rope, const LlamaConfig& c, const std::string& path) {
+  const float factor = json_get<float>(rope, "factor", path);
+  const float low = json_get<float>(rope, "low_freq_factor", path);
+  const float high = json_get<float>(rope, "high_freq_factor", path);
+  const float original = json_get<float>(rope, "original_max_position_embeddings", path);
+  if (!(factor >= 1) || !(low > 0) || !(high > low) || !(original > 0))
+    fail(path, "rope_scaling", "llama3 needs factor >= 1, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0");
+  const float low_wavelen = original / low, high_wavelen = original / high;
+  const float pi = 3.14159265358979323846f;
+  std::vector<float> factors(static_cast<size_t>(c.head_dim / 2));
+  for (size_t i = 0; i < factors.size(); ++i) {
+    const float inv_freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
+    const float wavelen = 2 * pi / inv_freq;
+    float scaled = inv_freq;
+    if (wavelen > low_wavelen) scaled = inv_freq / factor;
+    else if (wavelen >= high_wavelen) {
+      const float smooth = (original / wavelen - low) / (high - low);
+      scaled = (1 - smooth) * inv_freq / factor + smooth * inv_freq;
+    }
+    factors[i] = inv_freq / scaled;
+  }
+  return factors;
+}
+
+bool is_norm_role(WeightRole r) {
+  return r == WeightRole::AttnNorm || r == WeightRole::FfnNorm || r == WeightRole::OutputNorm || r == WeightRole::QNorm ||
+         r == WeightRole::KNorm || r == WeightRole::PostAttnNorm || r == WeightRole::PostFfnNorm;
+}
+
+// A slot of Phi-3's fused projections: qkv_proj holds [q; k; v] rows, gate_up_proj [gate; up].
+void read_fused_rows(const std::map<std::string, const SafetensorsTensor*>& by_name, const LlamaConfig& c,
+                     const WeightSlot& s, const std::string& dir, std::map<std::string, std::vector<float>>& cache) {
+  const std::string base = "model.layers." + std::to_string(s.layer) + ".";
+  const bool attn = s.role == WeightRole::Wq || s.role == WeightRole::Wk || s.role == WeightRole::Wv;
+  const std::string name = base + (attn ? "self_attn.qkv_proj.weight" : "mlp.gate_up_proj.weight");
+  const int64_t rows = attn ? c.q_dim() + 2 * c.kv_dim() : 2 * c.ffn_dim;
+  const int64_t first = s.role == WeightRole::Wk ? c.q_dim()
+                        : s.role == WeightRole::Wv ? c.q_dim() + c.kv_dim()
+                        : s.role == WeightRole::Up ? c.ffn_dim : 0;
+  auto& values = cache[name];
+  if (values.empty()) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) fail(dir, name, "missing tensor");
+    const SafetensorsTensor& t = *it->second;
+    if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != c.dim)
+      fail(dir, name, "shape does not match config.json (expected " + std::to_string(rows) + "x" + std::to_string(c.dim) + ")");
+    values.resize(static_cast<size_t>(rows * c.dim));
+    to_f32(t, values.data());
+  }
+  std::copy(values.begin() + first * c.dim, values.begin() + (first + s.rows) * c.dim, s.data);
+  if (s.role == WeightRole::Up || s.role == WeightRole::Wv) cache.erase(name);  // the last slot that reads it
+}
+
 LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
   LlamaConfig c;
   const std::string type = json_get<std::string>(j, "model_type", path, "llama");
-  if (type != "llama" && type != "qwen2" && type != "mistral")
-    fail(path, "model_type", "unsupported model type '" + type + "' (llama, mistral, qwen2)");
-  c.architecture = type == "qwen2" ? "qwen2" : "llama";
+  const ModelFamily& family = family_of_hf_model_type(type, path);
   c.dim = json_get<int64_t>(j, "hidden_size", path);
   c.n_layers = json_get<int64_t>(j, "num_hidden_layers", path);
   c.n_heads = json_get<int64_t>(j, "num_attention_heads", path);
@@ -67,17 +123,54 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
   if (c.n_heads <= 0) fail(path, "num_attention_heads", "must be positive");
   c.head_dim = json_get<int64_t>(j, "head_dim", path, c.dim / c.n_heads);
   c.tied_output = json_get<bool>(j, "tie_word_embeddings", path, false);
-  c.qkv_bias = type == "qwen2" || json_get<bool>(j, "attention_bias", path, false);
+  c.qkv_bias = json_get<bool>(j, "attention_bias", path, false);
+  apply_family(family, c);
   if (json_get<bool>(j, "mlp_bias", path, false)) fail(path, "mlp_bias", "MLP biases are not supported");
-  if (json_get<std::string>(j, "hidden_act", path, "silu") != "silu")
-    fail(path, "hidden_act", "only silu (SwiGLU) is supported");
-  // transformers 5 keeps RoPE settings in rope_parameters; older configs use rope_theta/rope_scaling.
+  const std::string act = json_get<std::string>(j, "hidden_activation", path,
+                                                json_get<std::string>(j, "hidden_act", path, "silu"));
+  const bool gelu_tanh = act == "gelu_pytorch_tanh" || act == "gelu_tanh";
+  if (!(act == "silu" && c.activation == MlpActivation::Silu) && !(gelu_tanh && c.activation == MlpActivation::GeluTanh))
+    fail(path, "hidden_act", "'" + act + "' is not this family's activation (silu for SwiGLU, gelu_pytorch_tanh for Gemma)");
+  if (json_get<double>(j, "partial_rotary_factor", path, 1.0) != 1.0)
+    fail(path, "partial_rotary_factor", "partial rotary dimensions are not supported");
+  for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping"})
+    if (j.contains(key) && !j[key].is_null()) fail(path, key, "logit soft-capping is not supported");
+  if (family.architecture == "gemma3") {
+    c.attention_scale = 1.0f / std::sqrt(json_get<float>(j, "query_pre_attn_scalar", path, static_cast<float>(c.head_dim)));
+    c.rope_local_theta = json_get<float>(j, "rope_local_base_freq", path, c.rope_local_theta);
+  }
+  // Sliding windows: Mistral slides every layer, Gemma 3 a pattern of them (layer_types in newer configs).
+  if (j.contains("sliding_window") && !j["sliding_window"].is_null() &&
+      json_get<bool>(j, "use_sliding_window", path, true)) {
+    c.sliding_window = json_get<int64_t>(j, "sliding_window", path);
+    c.sliding_window_pattern = json_get<int64_t>(j, "sliding_window_pattern", path, c.sliding_window_pattern);
+    if (j.contains("layer_types") && j["layer_types"].is_array()) {
+      const nlohmann::json& types = j["layer_types"];
+      if (static_cast<int64_t>(types.size()) != c.n_layers) fail(path, "layer_types", "must list every layer");
+      // Express the list as a pattern (every n-th layer global); refuse what a pattern cannot say.
+      int64_t pattern = 0;
+      for (int64_t l = 0; l < c.n_layers; ++l)
+        if (types[l] == "full_attention") { pattern = l + 1; break; }
+      c.sliding_window_pattern = pattern;
+      for (int64_t l = 0; l < c.n_layers; ++l)
+        if ((types[l] == "sliding_attention") != c.layer_slides(l))
+          fail(path, "layer_types[" + std::to_string(l) + "]", "this pattern of sliding and full layers is not supported");
+    }
+  } else {
+    c.sliding_window = 0;
+  }
+  // transformers 5 keeps RoPE settings in rope_parameters (per layer type for Gemma 3); older
+  // configs use rope_theta/rope_scaling.
   nlohmann::json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
                         : j.contains("rope_scaling") && j["rope_scaling"].is_object() ? j["rope_scaling"]
                                                                                       : nlohmann::json::object();
+  if (rope.contains("sliding_attention") && rope["sliding_attention"].is_object())
+    c.rope_local_theta = json_get<float>(rope["sliding_attention"], "rope_theta", path, c.rope_local_theta);
+  if (rope.contains("full_attention") && rope["full_attention"].is_object()) rope = rope["full_attention"];
   c.rope_theta = json_get<float>(rope, "rope_theta", path, json_get<float>(j, "rope_theta", path, 10000.0f));
   std::string rope_type = json_get<std::string>(rope, "rope_type", path, json_get<std::string>(rope, "type", path, "default"));
   if (rope_type == "linear") c.rope_linear_factor = json_get<float>(rope, "factor", path);
+  else if (rope_type == "llama3") c.rope_freq_factors = llama3_frequency_factors(rope, c, path);
   else if (rope_type != "default") fail(path, "rope_scaling", "RoPE scaling '" + rope_type + "' is not supported");
   c.validate(path);
   return c;
@@ -133,8 +226,15 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
     return it == by_name.end() ? nullptr : it->second;
   };
   model->weights.allocate(c, !quantized);
+  const ModelFamily& family = family_of_architecture(c.architecture, config_path);
+  std::map<std::string, std::vector<float>> fused;  // Phi-3's qkv_proj / gate_up_proj, read once
   for (WeightSlot s : weight_slots(c, model->weights)) {
-    const std::string name = hf_tensor_name(s.role, s.layer);
+    const std::string name = hf_tensor_name(c, s.role, s.layer);
+    if (family.fused_projections && is_linear_role(s.role) && s.role != WeightRole::Wo && s.role != WeightRole::Down) {
+      if (quantized) fail(dir, name, "fused projections (Phi-3) cannot be quantized while loading yet");
+      read_fused_rows(by_name, c, s, dir, fused);
+      continue;
+    }
     if (quantized && is_linear_role(s.role)) {
       Matrix& m = linear_weight(model->weights, s.role, s.layer);
       if (bnb && bnb_bits == BnbBits::k4 && is_bnb_4bit(find, name)) {
@@ -159,6 +259,8 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
                                 : (t.shape.size() == 2 && t.shape[0] == s.rows && t.shape[1] == s.cols);
     if (!ok) fail(dir, name, "shape does not match config.json");
     to_f32(t, s.data);
+    if (family.hf_norm_offset != 0 && is_norm_role(s.role))  // HF stores w, the norm multiplies by (1 + w)
+      for (int64_t i = 0; i < s.rows; ++i) s.data[i] += family.hf_norm_offset;
     model->source_tensors.push_back({name, safe_dtype_name(t.dtype), t.shape, t.nbytes});
     if (quantize && is_linear_role(s.role))
       quantize_linear_weight(linear_weight(model->weights, s.role, s.layer), *quantize);

@@ -9,6 +9,9 @@ namespace frugal {
 
 std::string gguf_tensor_name(WeightRole role, int64_t layer);  // "blk.3.attn_q.weight"
 std::string hf_tensor_name(WeightRole role, int64_t layer);    // "model.layers.3.self_attn.q_proj.weight"
+// The same for a config whose family names a norm differently: with post-norms (Gemma 3) the MLP's
+// pre-norm is `pre_feedforward_layernorm` and `post_attention_layernorm` is the attention's post-norm.
+std::string hf_tensor_name(const LlamaConfig& config, WeightRole role, int64_t layer);
 // HF module path of a linear layer for adapters ("model.layers.3.self_attn.q_proj"), and its short
 // PEFT target name ("q_proj").
 std::string hf_module_name(WeightRole role, int64_t layer);

@@ -9,10 +9,12 @@ struct AttentionDims {
   int64_t past;  // tokens already in the cache before these; query t sees keys [0, past + t]
   int64_t H, KVH, D;
   int64_t kv_stride;  // floats between consecutive positions in the cache (KVH * D)
+  float scale = 0.0f;   // scores are q.k * scale; 0 means 1/sqrt(D)
+  int64_t window = 0;   // sliding window: query at position p sees keys p-window+1 .. p (0: all)
 };
 
 // out, q: [T, H*D]; k_cache, v_cache: [past + T, KVH*D] (the new keys already written).
-// Query head h reads kv head h / (H / KVH). Scores are scaled by 1/sqrt(D).
+// Query head h reads kv head h / (H / KVH).
 void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d);
 
 }  // namespace frugal

@@ -7,14 +7,20 @@
 
 namespace frugal {
 
-void segment_starts(const int32_t* seg, int64_t T, int64_t* start) {
+void segment_starts(const int32_t* seg, int64_t T, int64_t* start, int64_t window) {
   for (int64_t t = 0; t < T; ++t) start[t] = (t > 0 && seg[t] == seg[t - 1]) ? start[t - 1] : t;
+  if (window > 0)
+    for (int64_t t = 0; t < T; ++t) start[t] = std::max(start[t], t - window + 1);
+}
+
+float attention_scale(const TrainAttentionDims& d) {
+  return d.scale > 0 ? d.scale : 1.0f / std::sqrt(static_cast<float>(d.D));
 }
 
 void attention_train_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v,
                              const int32_t* segments, const TrainAttentionDims& d) {
   const int64_t HD = d.H * d.D, KD = d.KVH * d.D, group = d.H / d.KVH;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d.D));
+  const float scale = attention_scale(d);
 #pragma omp parallel
   {
     std::vector<float> scores(d.T);
@@ -23,7 +29,7 @@ void attention_train_forward_ref(float* out, float* lse, const float* q, const f
     for (int64_t b = 0; b < d.B; ++b)
       for (int64_t t = 0; t < d.T; ++t) {
         const int32_t* seg = segments + b * d.T;
-        segment_starts(seg, d.T, start.data());  // cheap (T) next to the T*D work per head below
+        segment_starts(seg, d.T, start.data(), d.window);  // cheap (T) next to the T*D work per head below
         const int64_t row = b * d.T + t;
         for (int64_t h = 0; h < d.H; ++h) {
           float* o = out + row * HD + h * d.D;
@@ -61,7 +67,7 @@ void attention_train_backward_ref(float* dq, float* dk, float* dv, const float* 
                               const float* v, const float* out, const float* lse, const int32_t* segments,
                               const TrainAttentionDims& d) {
   const int64_t HD = d.H * d.D, KD = d.KVH * d.D, group = d.H / d.KVH;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d.D));
+  const float scale = attention_scale(d);
   std::memset(dq, 0, sizeof(float) * d.B * d.T * HD);
   std::memset(dk, 0, sizeof(float) * d.B * d.T * KD);
   std::memset(dv, 0, sizeof(float) * d.B * d.T * KD);
@@ -74,7 +80,7 @@ void attention_train_backward_ref(float* dq, float* dk, float* dv, const float* 
     for (int64_t b = 0; b < d.B; ++b)
       for (int64_t kvh = 0; kvh < d.KVH; ++kvh) {
         const int32_t* seg = segments + b * d.T;
-        segment_starts(seg, d.T, start.data());
+        segment_starts(seg, d.T, start.data(), d.window);
         for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
           for (int64_t t = 0; t < d.T; ++t) {
             if (seg[t] < 0) continue;

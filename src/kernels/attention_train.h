@@ -11,6 +11,8 @@ namespace frugal {
 
 struct TrainAttentionDims {
   int64_t B, T, H, KVH, D;
+  float scale = 0.0f;   // scores are q.k * scale; 0 means 1/sqrt(D)
+  int64_t window = 0;   // sliding window: query t sees keys t-window+1 .. t (0: no window)
 };
 
 // q, out: [B*T, H*D]; k, v: [B*T, KVH*D]; segments: [B*T]; lse: [B*T, H].
@@ -22,8 +24,10 @@ void attention_train_backward(float* dq, float* dk, float* dv, const float* dout
                               const float* v, const float* out, const float* lse, const int32_t* segments,
                               const TrainAttentionDims& d);
 
-// start[t] = first key position query t of a row may see: the start of its packed segment.
-void segment_starts(const int32_t* segments, int64_t T, int64_t* start);
+// start[t] = first key position query t of a row may see: the start of its packed segment, or
+// t - window + 1 when a sliding window (window > 0) starts later.
+void segment_starts(const int32_t* segments, int64_t T, int64_t* start, int64_t window = 0);
+float attention_scale(const TrainAttentionDims& d);  // d.scale, or 1/sqrt(D) when it is 0
 
 // Scalar references of the two functions above (one query at a time), for tests.
 void attention_train_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v,

@@ -41,12 +41,12 @@ void scatter(float* dst, const float* src, int64_t T, int64_t stride, int64_t of
 void attention_train_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                              const int32_t* segments, const TrainAttentionDims& d) {
   const int64_t T = d.T, D = d.D, G = d.H / d.KVH, HD = d.H * D, KD = d.KVH * D;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float scale = attention_scale(d);
   AttentionScratch& w = scratch();
   w.size(G, T, D);
   for (int64_t b = 0; b < d.B; ++b) {
     const int32_t* seg = segments + b * T;
-    segment_starts(seg, T, w.start.data());
+    segment_starts(seg, T, w.start.data(), d.window);
     for (int64_t kvh = 0; kvh < d.KVH; ++kvh) {
       for (int64_t g = 0; g < G; ++g) gather(&w.q[g * T * D], q + b * T * HD, T, HD, (kvh * G + g) * D, D);
       gather(w.k.data(), k + b * T * KD, T, KD, kvh * D, D);
@@ -80,12 +80,12 @@ void attention_train_backward(float* dq, float* dk, float* dv, const float* dout
                               const float* v, const float* out, const float* lse, const int32_t* segments,
                               const TrainAttentionDims& d) {
   const int64_t T = d.T, D = d.D, G = d.H / d.KVH, HD = d.H * D, KD = d.KVH * D;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float scale = attention_scale(d);
   AttentionScratch& w = scratch();
   w.size(G, T, D);
   for (int64_t b = 0; b < d.B; ++b) {
     const int32_t* seg = segments + b * T;
-    segment_starts(seg, T, w.start.data());
+    segment_starts(seg, T, w.start.data(), d.window);
     for (int64_t kvh = 0; kvh < d.KVH; ++kvh) {
       for (int64_t g = 0; g < G; ++g) {
         gather(&w.q[g * T * D], q + b * T * HD, T, HD, (kvh * G + g) * D, D);

@@ -4,7 +4,9 @@
 
 namespace frugal {
 
-RopeTable::RopeTable(int64_t max_positions, int64_t d, float theta, float linear_factor) : head_dim(d) {
+RopeTable::RopeTable(int64_t max_positions, int64_t d, float theta, float linear_factor,
+                     const std::vector<float>& freq_factors)
+    : head_dim(d) {
   const int64_t half = d / 2;
   cos.resize(static_cast<size_t>(max_positions * half));
   sin.resize(cos.size());
@@ -12,6 +14,7 @@ RopeTable::RopeTable(int64_t max_positions, int64_t d, float theta, float linear
   std::vector<float> inv_freq(half);
   for (int64_t i = 0; i < half; ++i)
     inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(d));
+  for (size_t i = 0; i < freq_factors.size() && i < inv_freq.size(); ++i) inv_freq[i] /= freq_factors[i];
   for (int64_t p = 0; p < max_positions; ++p)
     for (int64_t i = 0; i < half; ++i) {
       const float angle = (static_cast<float>(p) / linear_factor) * inv_freq[i];

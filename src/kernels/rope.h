@@ -9,7 +9,9 @@ namespace frugal {
 struct RopeTable {
   int64_t head_dim = 0;
   std::vector<float> cos, sin;  // [positions, D/2]
-  RopeTable(int64_t max_positions, int64_t head_dim, float theta, float linear_factor);
+  // freq_factors (Llama 3's rope_freqs, [D/2] or empty): frequency i is divided by factor i.
+  RopeTable(int64_t max_positions, int64_t head_dim, float theta, float linear_factor,
+            const std::vector<float>& freq_factors = {});
   int64_t positions() const { return static_cast<int64_t>(cos.size()) / (head_dim / 2); }
 };
 

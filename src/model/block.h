@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "core/precision.h"
@@ -26,7 +27,12 @@ struct BlockActivations {
   std::vector<float> x_mid;         // [N, C]   residual stream after attention
   std::vector<float> xn2, inv2;     // [N, C], [N]
   std::vector<float> g, u, h;       // [N, F] x3   gate, up, act(gate) * up
-  std::vector<float> sub;           // [N, C]   a sublayer's output before it joins the residual
+  std::vector<float> sub;           // [N, C]   a sublayer's output as it joins the residual
+  // Only for the features that need them:
+  std::vector<float> q_pre, k_pre;  // [N, H*D], [N, KVH*D]   before the q/k norms (qk_norm)
+  std::vector<float> inv_q, inv_k;  // [N*H], [N*KVH]   their 1/rms
+  std::vector<float> attn_out, mlp_out;  // [N, C] x2   sublayer outputs before their post-norms (post_norms)
+  std::vector<float> inv_pa, inv_pf;     // [N] x2
   std::map<WeightRole, std::vector<float>> lora_t;  // [N, r]   kept by a LoRA driver per adapted projection
   void reserve(const LlamaConfig& c, int64_t N);   // grows the buffers to N tokens
 };
@@ -42,27 +48,47 @@ class BlockLinears {
                         BlockActivations& a);
 };
 
+// What the block asks of one layer's attention.
+struct LayerAttention {
+  int64_t layer;
+  float scale;     // scores are q.k * scale
+  int64_t window;  // sliding window (keys a query sees, itself included); 0: every earlier key
+};
+
 // How a driver runs attention for N query tokens: q [N, H*D], k and v [N, KVH*D] of these tokens,
 // already rotated. The driver decides which keys each query sees (packed segments, a cache).
 class BlockAttention {
  public:
   virtual ~BlockAttention() = default;
   // out [N, H*D]; lse [N, H] may be written (the training backward needs it).
-  virtual void forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t layer) = 0;
+  virtual void forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const LayerAttention& la) = 0;
   // dq, dk, dv overwritten from dout and the forward's tensors.
   virtual void backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, int64_t layer);
+                        const float* v, const float* out, const float* lse, const LayerAttention& la);
 };
 
 // What a block call needs besides its weights.
 struct BlockContext {
   const LlamaConfig& config;
   const RopeTable& rope;
-  const int32_t* positions;  // [N]
+  const RopeTable* rope_local;  // sliding layers' RoPE when its base differs (Gemma 3), else null
+  const int32_t* positions;     // [N]
   int64_t N;
   BlockLinears& linears;
   BlockAttention& attention;
 };
+
+// The RoPE tables a config needs for max_positions: [0] every layer's (or the global ones'), [1]
+// the sliding layers' when their base differs. Drivers own them.
+struct BlockRope {
+  std::unique_ptr<RopeTable> global, local;
+  BlockRope(const LlamaConfig& c, int64_t max_positions);
+  int64_t positions() const { return global->positions(); }
+};
+
+// Token embeddings (times the family's embedding scale) into x [N, C]; ids must be in range.
+void embed_tokens(float* x, const int32_t* tokens, int64_t N, const LlamaConfig& c, const LlamaWeights& w);
 
 // x_out [N, C] = block(x_in [N, C]); every tensor the backward needs is left in `a`.
 void block_forward(const BlockContext& ctx, const LayerWeights& lw, int64_t layer, const float* x_in, float* x_out,
@@ -70,7 +96,7 @@ void block_forward(const BlockContext& ctx, const LayerWeights& lw, int64_t laye
 
 // Scratch for the backward pass of one block, sized for N tokens.
 struct BlockGradScratch {
-  std::vector<float> dxn, dh, dg, du, d_att, dq, dk, dv;
+  std::vector<float> dxn, dh, dg, du, d_att, dq, dk, dv, dsub, dq_pre, dk_pre;
   void reserve(const LlamaConfig& c, int64_t N);
 };
 

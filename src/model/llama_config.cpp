@@ -1,5 +1,7 @@
 #include "model/llama_config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace frugal {
@@ -20,6 +22,18 @@ void LlamaConfig::validate(const std::string& source) const {
                                    " key/value heads");
   if (head_dim % 2 != 0) fail(source, "head dimension", "must be even for RoPE");
   if (!(rms_eps > 0) || !(rope_theta > 0)) fail(source, "rms_eps/rope_theta", "must be positive");
+  if (sliding_window < 0) fail(source, "sliding_window", "must not be negative, got " + std::to_string(sliding_window));
+  if (!rope_freq_factors.empty() && static_cast<int64_t>(rope_freq_factors.size()) != head_dim / 2)
+    fail(source, "rope_freqs", std::to_string(rope_freq_factors.size()) + " frequency factors, expected head_dim/2 = " +
+                                   std::to_string(head_dim / 2));
+  for (float f : rope_freq_factors)
+    if (!(f > 0) || !std::isfinite(f)) fail(source, "rope_freqs", "frequency factors must be positive and finite");
+  if (!(embedding_scale > 0) || !std::isfinite(embedding_scale)) fail(source, "embedding scale", "must be positive");
+  if (attention_scale < 0 || !std::isfinite(attention_scale)) fail(source, "attention scale", "must be positive");
+}
+
+float LlamaConfig::attention_scale_or_default() const {
+  return attention_scale > 0 ? attention_scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
 }
 
 int64_t LlamaConfig::parameter_count() const {
@@ -27,6 +41,8 @@ int64_t LlamaConfig::parameter_count() const {
                       + dim * q_dim() + 2 * dim * kv_dim() + q_dim() * dim  // attention
                       + 3 * dim * ffn_dim;            // SwiGLU
   if (qkv_bias) per_layer += q_dim() + 2 * kv_dim();
+  if (qk_norm) per_layer += 2 * head_dim;
+  if (post_norms) per_layer += 2 * dim;
   int64_t total = vocab_size * dim + n_layers * per_layer + dim;
   if (!tied_output) total += vocab_size * dim;
   return total;

@@ -155,27 +155,30 @@ class TrainingPass::Linears : public BlockLinears {
 // recomputes the probabilities from the saved log-sum-exp).
 class TrainingPass::Attention : public BlockAttention {
  public:
-  Attention(const LlamaConfig& c, const Batch& batch)
-      : batch_(batch), dims_{batch.B, batch.T, c.n_heads, c.n_kv_heads, c.head_dim} {}
+  Attention(const LlamaConfig& c, const Batch& batch) : c_(c), batch_(batch) {}
 
-  void forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t) override {
-    attention_train_forward(out, lse, q, k, v, batch_.segments.data(), dims_);
+  void forward(float* out, float* lse, const float* q, const float* k, const float* v,
+               const LayerAttention& la) override {
+    attention_train_forward(out, lse, q, k, v, batch_.segments.data(), dims(la));
   }
   void backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k, const float* v,
-                const float* out, const float* lse, int64_t) override {
-    attention_train_backward(dq, dk, dv, dout, q, k, v, out, lse, batch_.segments.data(), dims_);
+                const float* out, const float* lse, const LayerAttention& la) override {
+    attention_train_backward(dq, dk, dv, dout, q, k, v, out, lse, batch_.segments.data(), dims(la));
   }
 
  private:
+  TrainAttentionDims dims(const LayerAttention& la) const {
+    return {batch_.B, batch_.T, c_.n_heads, c_.n_kv_heads, c_.head_dim, la.scale, la.window};
+  }
+  const LlamaConfig& c_;
   const Batch& batch_;
-  TrainAttentionDims dims_;
 };
 
 void TrainingPass::layer_forward(int64_t l, const float* x_in, float* x_out, BlockActivations& a, const Batch& batch,
                                  bool training, uint64_t key) {
   Linears linears(*this, training, key);
   Attention attention(cfg_, batch);
-  const BlockContext ctx{cfg_, *rope_, batch.positions.data(), N_, linears, attention};
+  const BlockContext ctx{cfg_, *rope_->global, rope_->local.get(), batch.positions.data(), N_, linears, attention};
   block_forward(ctx, model_.weights.layers[l], l, x_in, x_out, a);
 }
 
@@ -183,7 +186,7 @@ void TrainingPass::layer_forward(int64_t l, const float* x_in, float* x_out, Blo
 void TrainingPass::layer_backward(int64_t l, float* dx, BlockActivations& a, const Batch& batch, uint64_t key) {
   Linears linears(*this, true, key);
   Attention attention(cfg_, batch);
-  const BlockContext ctx{cfg_, *rope_, batch.positions.data(), N_, linears, attention};
+  const BlockContext ctx{cfg_, *rope_->global, rope_->local.get(), batch.positions.data(), N_, linears, attention};
   block_backward(ctx, model_.weights.layers[l], l, layer_inputs_[l].data(), dx, a, grad_scratch_,
                  options_.full_finetune ? &full_grads_.layers[l] : nullptr);
 }
@@ -191,16 +194,9 @@ void TrainingPass::layer_backward(int64_t l, float* dx, BlockActivations& a, con
 // Looks the batch's tokens up in the embedding, into `x` [N, C] (buffers already sized by the
 // caller, since `x` points into them), and makes sure the RoPE table covers the batch.
 void TrainingPass::start_batch(const Batch& batch, float* x) {
-  const int64_t N = batch.B * batch.T, C = cfg_.dim;
-  if (!rope_ || rope_->positions() < batch.T)
-    rope_ = std::make_unique<RopeTable>(std::max<int64_t>(batch.T, 64), cfg_.head_dim, cfg_.rope_theta,
-                                        cfg_.rope_linear_factor);
-  const Matrix& emb = model_.weights.token_embedding;
-  for (int64_t i = 0; i < N; ++i) {
-    const int32_t tok = batch.tokens[i];
-    if (tok < 0 || tok >= cfg_.vocab_size) fail("token id " + std::to_string(tok) + " out of range in batch");
-    std::memcpy(x + i * C, &emb.data[static_cast<size_t>(tok) * C], sizeof(float) * C);
-  }
+  const int64_t N = batch.B * batch.T;
+  if (!rope_ || rope_->positions() < batch.T) rope_ = std::make_unique<BlockRope>(cfg_, std::max<int64_t>(batch.T, 64));
+  embed_tokens(x, batch.tokens.data(), N, cfg_, model_.weights);
 }
 
 CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss_scale, uint64_t key) {
@@ -243,7 +239,7 @@ CrossEntropyResult TrainingPass::forward_backward(const Batch& batch, float loss
     for (int64_t i = 0; i < N; ++i) {
       if (batch.segments[i] < 0) continue;
       float* row = de + static_cast<size_t>(batch.tokens[i]) * C;
-      for (int64_t c = 0; c < C; ++c) row[c] += dx_[i * C + c];
+      for (int64_t c = 0; c < C; ++c) row[c] += dx_[i * C + c] * cfg_.embedding_scale;
     }
   }
   return loss;

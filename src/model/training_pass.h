@@ -76,7 +76,7 @@ class TrainingPass {
   LayerParameterHooks* hooks_ = nullptr;
   TrainingPassOptions options_;
   const LlamaConfig& cfg_;
-  std::unique_ptr<RopeTable> rope_;
+  std::unique_ptr<BlockRope> rope_;
   int64_t capacity_ = 0;  // tokens the buffers hold
   int64_t N_ = 0;         // tokens of the current batch
   std::vector<std::unique_ptr<BlockActivations>> acts_;  // one per layer, or one scratch under checkpointing

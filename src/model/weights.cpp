@@ -28,6 +28,14 @@ void LlamaWeights::allocate(const LlamaConfig& c, bool linear) {
       l.bk.assign(c.kv_dim(), 0.0f);
       l.bv.assign(c.kv_dim(), 0.0f);
     }
+    if (c.qk_norm) {
+      l.q_norm.assign(c.head_dim, 0.0f);
+      l.k_norm.assign(c.head_dim, 0.0f);
+    }
+    if (c.post_norms) {
+      l.post_attn_norm.assign(c.dim, 0.0f);
+      l.post_ffn_norm.assign(c.dim, 0.0f);
+    }
   }
 }
 
@@ -49,6 +57,14 @@ std::vector<WeightSlot> weight_layout(const LlamaConfig& c) {
       vec(WeightRole::Bq, i, c.q_dim());
       vec(WeightRole::Bk, i, c.kv_dim());
       vec(WeightRole::Bv, i, c.kv_dim());
+    }
+    if (c.qk_norm) {
+      vec(WeightRole::QNorm, i, c.head_dim);
+      vec(WeightRole::KNorm, i, c.head_dim);
+    }
+    if (c.post_norms) {
+      vec(WeightRole::PostAttnNorm, i, c.dim);
+      vec(WeightRole::PostFfnNorm, i, c.dim);
     }
   }
   return s;
@@ -72,6 +88,10 @@ std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
       case WeightRole::Bq: s.data = l->bq.data(); break;
       case WeightRole::Bk: s.data = l->bk.data(); break;
       case WeightRole::Bv: s.data = l->bv.data(); break;
+      case WeightRole::QNorm: s.data = l->q_norm.data(); break;
+      case WeightRole::KNorm: s.data = l->k_norm.data(); break;
+      case WeightRole::PostAttnNorm: s.data = l->post_attn_norm.data(); break;
+      case WeightRole::PostFfnNorm: s.data = l->post_ffn_norm.data(); break;
       default: s.data = linear_weight(w, s.role, s.layer).data.data(); break;
     }
   }

@@ -35,6 +35,8 @@ struct LayerWeights {
   std::vector<float> ffn_norm;   // [C]
   Matrix wq, wk, wv, wo;         // [H*D, C], [KVH*D, C], [KVH*D, C], [C, H*D]
   std::vector<float> bq, bk, bv; // optional biases (Qwen2)
+  std::vector<float> q_norm, k_norm;                // [D] each, when config.qk_norm
+  std::vector<float> post_attn_norm, post_ffn_norm; // [C] each, when config.post_norms
   Matrix gate, up, down;         // [F, C], [F, C], [C, F]
 };
 
@@ -60,7 +62,10 @@ struct LlamaWeights {
 };
 
 // The per-tensor slots a loader fills, named by role; format name tables map these to file names.
-enum class WeightRole { TokenEmbedding, OutputNorm, Output, AttnNorm, FfnNorm, Wq, Wk, Wv, Wo, Gate, Up, Down, Bq, Bk, Bv };
+enum class WeightRole {
+  TokenEmbedding, OutputNorm, Output, AttnNorm, FfnNorm, Wq, Wk, Wv, Wo, Gate, Up, Down, Bq, Bk, Bv,
+  QNorm, KNorm, PostAttnNorm, PostFfnNorm  // appended: the values of the others seed dropout streams
+};
 
 struct WeightSlot {
   WeightRole role;

@@ -140,6 +140,58 @@ TEST(AttentionTrain, FastPathMatchesReference) {
   EXPECT_LT(max_abs_diff(dv1, dv2), 1e-5);
 }
 
+// Sliding windows (shorter than a segment, and longer) and an attention scale other than
+// 1/sqrt(D): fast path against the reference, and the reference against a direct computation.
+TEST(AttentionTrain, SlidingWindowAndScaleFastPathMatchesReference) {
+  const int64_t B = 2, T = 9, H = 4, KVH = 2, D = 8;
+  const std::vector<int32_t> seg = {0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, -1, -1};
+  auto q = random_vector(B * T * H * D, 31), k = random_vector(B * T * KVH * D, 32), v = random_vector(B * T * KVH * D, 33);
+  auto dout = random_vector(B * T * H * D, 34);
+  for (int64_t window : {1, 3, 20}) {
+    const TrainAttentionDims d{B, T, H, KVH, D, 0.7f, window};
+    std::vector<float> o1(q.size()), o2(q.size()), l1(B * T * H), l2(B * T * H);
+    attention_train_forward_ref(o1.data(), l1.data(), q.data(), k.data(), v.data(), seg.data(), d);
+    attention_train_forward(o2.data(), l2.data(), q.data(), k.data(), v.data(), seg.data(), d);
+    EXPECT_LT(max_abs_diff(o1, o2), 1e-5) << "window " << window;
+    EXPECT_LT(max_abs_diff(l1, l2), 1e-5) << "window " << window;
+    // Row 1, token 6 (segment 0 from 0): keys max(0, 6 - window + 1) .. 6, scale 0.7, head 3.
+    const int64_t t = 6, h = 3, row = T + t, first = std::max<int64_t>(0, t - window + 1);
+    std::vector<double> s;
+    double mx = -1e30, sum = 0;
+    for (int64_t j = first; j <= t; ++j) {
+      double dot = 0;
+      for (int64_t i = 0; i < D; ++i) dot += q[row * H * D + h * D + i] * k[(T + j) * KVH * D + (h / 2) * D + i];
+      s.push_back(dot * 0.7);
+      mx = std::max(mx, s.back());
+    }
+    for (double& e : s) sum += (e = std::exp(e - mx));
+    double o0 = 0;
+    for (int64_t j = first; j <= t; ++j) o0 += s[j - first] / sum * v[(T + j) * KVH * D + (h / 2) * D];
+    EXPECT_NEAR(o1[row * H * D + h * D], o0, 1e-5) << "window " << window;
+    std::vector<float> dq1(q.size()), dq2(q.size()), dk1(k.size()), dk2(k.size()), dv1(v.size()), dv2(v.size());
+    attention_train_backward_ref(dq1.data(), dk1.data(), dv1.data(), dout.data(), q.data(), k.data(), v.data(),
+                                 o1.data(), l1.data(), seg.data(), d);
+    attention_train_backward(dq2.data(), dk2.data(), dv2.data(), dout.data(), q.data(), k.data(), v.data(), o2.data(),
+                             l2.data(), seg.data(), d);
+    EXPECT_LT(max_abs_diff(dq1, dq2), 1e-5) << "window " << window;
+    EXPECT_LT(max_abs_diff(dk1, dk2), 1e-5) << "window " << window;
+    EXPECT_LT(max_abs_diff(dv1, dv2), 1e-5) << "window " << window;
+  }
+}
+
+// The decode kernel over a cache with a window equals the training kernel on the whole sequence.
+TEST(Attention, SlidingWindowOverTheCacheMatchesTheTrainingKernel) {
+  const int64_t past = 5, T = 3, H = 4, KVH = 2, D = 8, S = past + T, window = 4;
+  auto q = random_vector(S * H * D, 41), k = random_vector(S * KVH * D, 42), v = random_vector(S * KVH * D, 43);
+  std::vector<float> full(S * H * D), lse(S * H), out(T * H * D);
+  const std::vector<int32_t> seg(S, 0);
+  attention_train_forward_ref(full.data(), lse.data(), q.data(), k.data(), v.data(), seg.data(),
+                              {1, S, H, KVH, D, 0.4f, window});
+  attention_forward(out.data(), q.data() + past * H * D, k.data(), v.data(), {T, past, H, KVH, D, KVH * D, 0.4f, window});
+  std::vector<float> tail(full.begin() + past * H * D, full.end());
+  EXPECT_LT(max_abs_diff(out, tail), 1e-5);
+}
+
 }  // namespace
 }  // namespace frugal
 

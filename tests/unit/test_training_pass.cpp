@@ -7,6 +7,7 @@
 #include <random>
 
 #include "model/model.h"
+#include "infer/session.h"
 #include "model/training_pass.h"
 #include "lora_test_util.h"
 #include "test_paths.h"
@@ -208,6 +209,139 @@ TEST(TrainingPass, Bf16GradientsStayCloseToFp32) {
     den += static_cast<double>(f32.lora_grads()[i]) * f32.lora_grads()[i];
   }
   EXPECT_LT(std::sqrt(num / den), 0.05);  // relative norm error of the whole gradient
+}
+
+}  // namespace
+}  // namespace frugal
+
+namespace frugal {
+namespace {
+
+// stories260K with every architecture feature of the families switched on at once (Qwen2's
+// biases, Qwen3/Gemma's q/k norms, Gemma 3's post-norms, GeGLU, embedding and attention scales,
+// sliding windows with a local RoPE base, Llama 3's frequency factors), the new weights random so
+// that a backward pass that skipped one of them would show.
+std::unique_ptr<Model> stories_with_every_feature() {
+  auto m = stories();
+  LlamaConfig& c = m->config;
+  c.qkv_bias = c.qk_norm = c.post_norms = true;
+  c.activation = MlpActivation::GeluTanh;
+  c.embedding_scale = 1.7f;
+  c.attention_scale = 0.3f;
+  c.sliding_window = 3;  // the batch's samples are 3 to 5 tokens long
+  c.sliding_window_pattern = 2;
+  c.rope_local_theta = 500.0f;
+  c.rope_freq_factors = {1.0f, 1.5f, 3.0f, 8.0f};  // head_dim 8
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0.0f, 0.1f);
+  const auto fill = [&](std::vector<float>& v, int64_t n, float base) {
+    v.resize(static_cast<size_t>(n));
+    for (float& x : v) x = base + noise(rng);
+  };
+  for (LayerWeights& l : m->weights.layers) {
+    fill(l.bq, c.q_dim(), 0), fill(l.bk, c.kv_dim(), 0), fill(l.bv, c.kv_dim(), 0);
+    fill(l.q_norm, c.head_dim, 1), fill(l.k_norm, c.head_dim, 1);
+    fill(l.post_attn_norm, c.dim, 1), fill(l.post_ffn_norm, c.dim, 1);
+  }
+  c.validate("test");
+  return m;
+}
+
+TEST(TrainingPass, EveryFeatureLoraGradientsMatchCentralDifferences) {
+  auto model = stories_with_every_feature();
+  LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
+  TrainingPass pass(*model, &adapter, {Precision::F32, false, false});
+  const Batch b = small_batch();
+  pass.zero_grad();
+  EXPECT_NEAR(pass.forward_backward(b, 1.0f, 0).loss_sum, loss_of(pass, b), 1e-4);
+  std::vector<std::pair<float*, float>> all;
+  for (size_t i = 0; i < adapter.values.size(); ++i) all.push_back({&adapter.values[i], pass.lora_grads()[i]});
+  expect_directional(pass, b, all, "all LoRA parameters");
+}
+
+TEST(TrainingPass, EveryFeatureFullFinetuneGradientsMatchCentralDifferences) {
+  auto model = stories_with_every_feature();
+  TrainingPass pass(*model, nullptr, {Precision::F32, false, true});
+  const Batch b = small_batch();
+  pass.zero_grad();
+  pass.forward_backward(b, 1.0f, 0);
+  LlamaWeights& g = pass.full_grads();
+  LlamaWeights& w = model->weights;
+  // One entry of each new weight on its own, then every weight along one direction.
+  struct Probe {
+    std::string name;
+    float* value;
+    float grad;
+  };
+  std::vector<Probe> probes = {
+      {"embedding[403][5]", &w.token_embedding.data[403 * 64 + 5], g.token_embedding.data[403 * 64 + 5]},
+      {"q_norm L0[3]", &w.layers[0].q_norm[3], g.layers[0].q_norm[3]},
+      {"k_norm L1[6]", &w.layers[1].k_norm[6], g.layers[1].k_norm[6]},
+      {"post_attn_norm L2[9]", &w.layers[2].post_attn_norm[9], g.layers[2].post_attn_norm[9]},
+      {"post_ffn_norm L3[40]", &w.layers[3].post_ffn_norm[40], g.layers[3].post_ffn_norm[40]},
+      {"bq L4[5]", &w.layers[4].bq[5], g.layers[4].bq[5]},
+      {"gate L1", &w.layers[1].gate.data[5000], g.layers[1].gate.data[5000]},
+  };
+  for (const Probe& p : probes) expect_close(p.grad, numeric_grad(pass, b, p.value, 1e-2f), p.name);
+  std::vector<std::pair<float*, float>> all;
+  std::vector<WeightSlot> ws = weight_slots(model->config, w), gs = weight_slots(model->config, g);
+  for (size_t s = 0; s < ws.size(); ++s)
+    for (int64_t i = 0; i < ws[s].rows * ws[s].cols; ++i) all.push_back({ws[s].data + i, gs[s].data[i]});
+  expect_directional(pass, b, all, "all weights");
+}
+
+TEST(TrainingPass, EveryFeatureCheckpointingGivesTheSameGradients) {
+  auto model = stories_with_every_feature();
+  LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
+  adapter.config.dropout = 0.1f;
+  const Batch b = small_batch();
+  TrainingPass plain(*model, &adapter, {Precision::F32, false, false});
+  TrainingPass ckpt(*model, &adapter, {Precision::F32, true, false});
+  plain.zero_grad();
+  ckpt.zero_grad();
+  EXPECT_EQ(plain.forward_backward(b, 0.5f, 99).loss_sum, ckpt.forward_backward(b, 0.5f, 99).loss_sum);
+  EXPECT_EQ(plain.lora_grads(), ckpt.lora_grads());
+}
+
+// The inference session (KV cache; prompt in one call, then token by token through the decode
+// kernel) computes the same block as the training pass: the same loss over one sequence longer
+// than the sliding window.
+TEST(TrainingPass, EveryFeatureInferenceSessionMatchesTrainingPass) {
+  auto model = stories_with_every_feature();
+  const std::vector<int32_t> ids = {1, 403, 407, 261, 385, 300, 410, 317, 407};
+  const int64_t T = static_cast<int64_t>(ids.size());
+  Batch b;
+  b.B = 1;
+  b.T = T;
+  b.tokens = ids;
+  b.segments.assign(ids.size(), 0);
+  for (int64_t t = 0; t < T; ++t) b.positions.push_back(static_cast<int32_t>(t));
+  for (int64_t t = 0; t < T; ++t) b.targets.push_back(t + 1 < T ? ids[t + 1] : kIgnoreTarget);
+  LoraConfig lc;
+  lc.targets = parse_lora_targets("all-linear");
+  LoraAdapter adapter = LoraAdapter::create(model->config, lc);  // B = 0: the base model
+  TrainingPass pass(*model, &adapter, {Precision::F32, false, false});
+  const double train_loss = pass.evaluate(b).loss_sum;
+  for (int64_t prompt : {T, int64_t{3}}) {  // all at once; or 3 tokens, then one at a time
+    InferenceSession session(*model, T, Precision::F32);
+    const int64_t V = model->config.vocab_size;
+    std::vector<float> logits(static_cast<size_t>(T * V));
+    const std::vector<float>& first = session.forward(ids.data(), prompt, true);
+    std::copy(first.begin(), first.begin() + prompt * V, logits.begin());
+    for (int64_t t = prompt; t < T; ++t) {
+      const std::vector<float>& row = session.forward(&ids[t], 1, false);
+      std::copy(row.begin(), row.begin() + V, logits.begin() + t * V);
+    }
+    double loss = 0;
+    for (int64_t t = 0; t + 1 < T; ++t) {
+      const float* row = &logits[t * V];
+      double mx = -1e30, sum = 0;
+      for (int64_t i = 0; i < V; ++i) mx = std::max<double>(mx, row[i]);
+      for (int64_t i = 0; i < V; ++i) sum += std::exp(row[i] - mx);
+      loss += mx + std::log(sum) - row[ids[t + 1]];
+    }
+    EXPECT_NEAR(loss, train_loss, 1e-3) << "prompt of " << prompt;
+  }
 }
 
 }  // namespace
