@@ -24,7 +24,7 @@ n_decode="${N_DECODE:-128}"
 python="${FRUGAL_REF_PYTHON:-/opt/frugal-ref/bin/python}"
 frugal="${FRUGAL_BIN:-./build/frugal}"
 out="${BENCH_OUT:-runs/bench/inference-$(date -u +%Y%m%dT%H%M%SZ)}"
-text="../shared/data/datasets/tinyshakespeare/input.txt"
+text="tests/data/datasets/tinyshakespeare/input.txt"
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set on this machine for old OpenBLAS builds; they would
 # slow a current PyTorch stack, so they are unset for the Python runs only.
 torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python")

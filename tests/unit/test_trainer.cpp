@@ -31,8 +31,8 @@ std::string make_dataset(const std::string& name, int records) {
 
 TrainConfig base_config(const std::string& name) {
   TrainConfig c;
-  c.base_model = test::shared_data("stories260K/stories260K.bin");
-  c.tokenizer = test::shared_data("stories260K/tok512.bin");
+  c.base_model = test::data_file("stories260K/stories260K.bin");
+  c.tokenizer = test::data_file("stories260K/tok512.bin");
   c.dataset = make_dataset(name, 32);
   c.output_dir = std::string(::testing::TempDir()) + "frugal_trainer_out_" + name;
   fs::remove_all(c.output_dir);
@@ -189,8 +189,8 @@ TEST(Trainer, ConfigErrorsAreOneLine) {
 
   const std::string bad_data = std::string(::testing::TempDir()) + "frugal_trainer_bad.jsonl";
   std::ofstream(bad_data) << "{\"text\": \"fine\"}\n{\"text\": oops}\n";
-  test::RunResult d = test::run_frugal("train --base_model " + test::shared_data("stories260K/stories260K.bin") +
-                                       " --tokenizer " + test::shared_data("stories260K/tok512.bin") + " --dataset " +
+  test::RunResult d = test::run_frugal("train --base_model " + test::data_file("stories260K/stories260K.bin") +
+                                       " --tokenizer " + test::data_file("stories260K/tok512.bin") + " --dataset " +
                                        bad_data + " --output_dir " + std::string(::testing::TempDir()) + "frugal_bad_out");
   EXPECT_NE(d.exit_code, 0);
   EXPECT_NE(d.err.find(bad_data), std::string::npos) << d.err;
