@@ -30,7 +30,7 @@ text="tests/data/datasets/tinyshakespeare/input.txt"
 torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python")
 
 [ -x "$python" ] || { echo "no reference Python at $python: run tests/reference/setup_reference_env.sh" >&2; exit 1; }
-[ -n "${FRUGAL_BENCH_SKIP_BUILD:-}" ] || scripts/setup.sh build >/dev/null
+[ -n "${FRUGAL_BENCH_SKIP_BUILD:-}" ] || scripts/setup.sh build frugal >/dev/null
 model="$(scripts/fetch_model.sh)"
 mkdir -p "$out"
 results="$out/results.jsonl"
