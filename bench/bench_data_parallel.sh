@@ -18,7 +18,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 python3 - "$work/rows.jsonl" <<'PY'
 import json, sys
-text = open("../shared/data/datasets/tinyshakespeare/input.txt").read()
+text = open("tests/data/datasets/tinyshakespeare/input.txt").read()
 with open(sys.argv[1], "w") as f:
     for i in range(64):
         f.write(json.dumps({"text": text[i * 2000:(i + 1) * 2000]}) + "\n")

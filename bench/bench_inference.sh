@@ -24,13 +24,13 @@ n_decode="${N_DECODE:-128}"
 python="${FRUGAL_REF_PYTHON:-/opt/frugal-ref/bin/python}"
 frugal="${FRUGAL_BIN:-./build/frugal}"
 out="${BENCH_OUT:-runs/bench/inference-$(date -u +%Y%m%dT%H%M%SZ)}"
-text="../shared/data/datasets/tinyshakespeare/input.txt"
+text="tests/data/datasets/tinyshakespeare/input.txt"
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set on this machine for old OpenBLAS builds; they would
 # slow a current PyTorch stack, so they are unset for the Python runs only.
 torch_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python")
 
 [ -x "$python" ] || { echo "no reference Python at $python: run tests/reference/setup_reference_env.sh" >&2; exit 1; }
-[ -n "${FRUGAL_BENCH_SKIP_BUILD:-}" ] || scripts/setup.sh build >/dev/null
+[ -n "${FRUGAL_BENCH_SKIP_BUILD:-}" ] || scripts/setup.sh build frugal >/dev/null
 model="$(scripts/fetch_model.sh)"
 mkdir -p "$out"
 results="$out/results.jsonl"

@@ -37,10 +37,10 @@ dropout="${LORA_DROPOUT:-0.05}"
 python="${FRUGAL_REF_PYTHON:-/opt/frugal-ref/bin/python}"
 frugal="${FRUGAL_BIN:-./build/frugal}"
 out="${BENCH_OUT:-runs/bench/lora_train-$(date -u +%Y%m%dT%H%M%SZ)}"
-text="../shared/data/datasets/tinyshakespeare/input.txt"
+text="tests/data/datasets/tinyshakespeare/input.txt"
 
 [ -x "$python" ] || { echo "no reference Python at $python: run tests/reference/setup_reference_env.sh" >&2; exit 1; }
-[ -n "${FRUGAL_BENCH_SKIP_BUILD:-}" ] || scripts/setup.sh build >/dev/null
+[ -n "${FRUGAL_BENCH_SKIP_BUILD:-}" ] || scripts/setup.sh build frugal >/dev/null
 model="$(scripts/fetch_model.sh)"
 mkdir -p "$out"
 results="$out/results.jsonl"

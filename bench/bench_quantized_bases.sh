@@ -11,12 +11,12 @@ cd "$(dirname "$0")/.."
 model=${1:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 tokens=${2:-4096}
 frugal=build/frugal
-text=../shared/data/datasets/wikitext-2-raw/wiki.test.raw
+text=tests/data/datasets/wikitext-2-raw/wiki.test.raw
 work=$(mktemp -d /tmp/frugal-bench-qbase.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 - "$work/rows.jsonl" <<'PY'
 import json, sys
-text = open("../shared/data/datasets/tinyshakespeare/input.txt").read()
+text = open("tests/data/datasets/tinyshakespeare/input.txt").read()
 with open(sys.argv[1], "w") as f:
     for i in range(32):
         f.write(json.dumps({"text": text[i * 2000:(i + 1) * 2000]}) + "\n")

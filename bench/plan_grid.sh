@@ -26,7 +26,7 @@ out=${OUT_DIR:-$(mktemp -d /tmp/frugal_plan_grid.XXXXXX)}
 rows_filter=${ROWS:-.}
 cpu_lock=${CPU_LOCK-/tmp/frugal-cpu.lock}
 bigmem_lock=${BIGMEM_LOCK-/tmp/frugal-bigmem.lock}
-data=${DATA:-$here/../shared/data/datasets/tinyshakespeare/input.txt}
+data=${DATA:-$here/tests/data/datasets/tinyshakespeare/input.txt}
 mkdir -p "$out"
 
 # 48 text records of 2,000 characters (~500 tokens each): 8 full 512-token rows and more.

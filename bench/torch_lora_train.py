@@ -65,8 +65,7 @@ def parse_args():
     p.add_argument("--sequence_len", type=int, default=512)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--model", default=os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    p.add_argument("--text", default=os.path.join(ROOT, "..", "shared", "data", "datasets", "tinyshakespeare",
-                                                  "input.txt"))
+    p.add_argument("--text", default=os.path.join(ROOT, "tests", "data", "datasets", "tinyshakespeare", "input.txt"))
     a = p.parse_args()
     if a.steps < 1 or a.warmup < 0 or a.threads < 1:
         p.error("--steps >= 1, --warmup >= 0, --threads >= 1")

@@ -4,7 +4,7 @@
 # eval loss before and after. Installs and builds what it needs; takes a few minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build
+scripts/setup.sh build frugal  # only the program; scripts/test.sh builds the tests too
 model="$(scripts/fetch_model.sh)"
 work="${FRUGAL_RUN_DIR:-runs/default}"
 mkdir -p "$work"

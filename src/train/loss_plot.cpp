@@ -153,7 +153,7 @@ std::string loss_plot_svg(std::span<const LossPoint> train_in, std::span<const L
   const double lx = left + pw - 120, ly = top + 14;
   s += "<g>\n<line x1=\"" + num(lx, 1) + "\" y1=\"" + num(ly - 4, 1) + "\" x2=\"" + num(lx + 20, 1) + "\" y2=\"" +
        num(ly - 4, 1) + "\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n<text x=\"" + num(lx + 26, 1) + "\" y=\"" +
-       num(ly, 1) + "\">train loss</text>\n";
+       num(ly, 1) + "\">step loss</text>\n";
   if (!eval.empty())
     s += "<circle cx=\"" + num(lx + 10, 1) + "\" cy=\"" + num(ly + 14, 1) +
          "\" r=\"3.5\" fill=\"#d62728\"/>\n<text x=\"" + num(lx + 26, 1) + "\" y=\"" + num(ly + 18, 1) +

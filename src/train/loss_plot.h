@@ -1,5 +1,6 @@
 // The loss curve of a run as a self-contained SVG (no script, no external fonts), so it opens in any
-// browser or image viewer: train loss as a line over optimizer steps, eval loss as dots.
+// browser or image viewer: each step's own loss ("step_loss") as a line over optimizer steps, eval
+// loss as dots.
 #pragma once
 #include <cstddef>
 #include <span>

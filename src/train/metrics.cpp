@@ -37,11 +37,24 @@ int terminal_width(std::FILE* out) {
 
 }  // namespace
 
+void IntervalLoss::add(double step_loss_sum, int64_t step_targets) {
+  loss_sum_ += step_loss_sum;
+  targets_ += step_targets;
+}
+
+double IntervalLoss::mean() const { return targets_ > 0 ? loss_sum_ / static_cast<double>(targets_) : 0.0; }
+
+void IntervalLoss::reset() {
+  loss_sum_ = 0;
+  targets_ = 0;
+}
+
 std::string metrics_json_line(const MetricsRecord& r) {
   nlohmann::ordered_json j;  // ordered: the fields read in the same order on every line
   j["step"] = r.step;
   j["epoch"] = number(r.epoch);
   if (r.loss) j["loss"] = number(*r.loss);
+  if (r.step_loss) j["step_loss"] = number(*r.step_loss);
   if (r.learning_rate) j["lr"] = number(*r.learning_rate);
   if (r.grad_norm) j["grad_norm"] = number(*r.grad_norm);
   j["tokens"] = r.tokens;

@@ -16,11 +16,29 @@ struct LossPoint {
   double loss = 0;
 };
 
+// The training loss a run reports, in the progress line and as metrics.jsonl's "loss": the mean
+// cross-entropy per target token over every step since the previous logged step (the logging
+// interval, `logging_steps`), as transformers' Trainer logs "loss" over the interval; weighted here
+// by each step's targets, so the same tokens give the same number however they were split into
+// steps. A step's own loss (its targets only) is reported separately, as "step_loss".
+class IntervalLoss {
+ public:
+  void add(double step_loss_sum, int64_t step_targets);  // one optimizer step, summed over all ranks
+  double mean() const;  // 0 when the interval has no targets (as a step without targets reports)
+  void reset();         // after the step that logged it
+  int64_t targets() const { return targets_; }
+
+ private:
+  double loss_sum_ = 0;
+  int64_t targets_ = 0;
+};
+
 // One log event. Absent optionals are left out of the JSON line (an eval-only event has no loss).
 struct MetricsRecord {
   int64_t step = 0;                     // optimizer steps completed
   double epoch = 0;                     // epochs completed, fractional
-  std::optional<double> loss;           // mean train loss over the steps since the previous record
+  std::optional<double> loss;           // IntervalLoss::mean() at this step
+  std::optional<double> step_loss;      // this step's own loss, written as "step_loss"
   std::optional<double> learning_rate;  // written as "lr"
   std::optional<double> grad_norm;      // before clipping
   int64_t tokens = 0;                   // training tokens processed so far
@@ -52,7 +70,7 @@ class MetricsWriter {
 // What one progress update shows.
 struct ProgressInfo {
   int64_t step = 0, total_steps = 0;
-  double loss = 0;
+  double loss = 0;  // IntervalLoss::mean(): the number metrics.jsonl logs as "loss" at a logged step
   double learning_rate = 0;
   double tokens_per_second = 0;
   double elapsed_seconds = 0;

@@ -286,8 +286,8 @@ TrainReport run_training(const TrainConfig& c) {
   const double elapsed_before = state.elapsed_seconds;
   const int64_t tokens_before = state.tokens;
   const double comm_seconds_before = comm.seconds, comm_bytes_before = comm.bytes_sent;
-  double logged_loss = 0, training_tps = 0;  // training_tps: over the steps only, for the plan's self-check
-  int64_t logged_steps = 0;
+  double training_tps = 0;  // over the steps only, for the plan's self-check
+  IntervalLoss interval;     // what the progress line and metrics.jsonl both report as "loss"
   auto save = [&]() {  // collective: every rank takes part in gathering, the root writes
     if (root) {
       state.epoch = stream.epoch();
@@ -343,12 +343,11 @@ TrainReport run_training(const TrainConfig& c) {
     if (report.steps == 0) report.first_loss = loss;
     report.steps = state.step;
     report.last_loss = loss;
-    logged_loss += loss;
-    ++logged_steps;
+    interval.add(loss_sum, targets);
     const double run_seconds = seconds_since(train_start);
     state.elapsed_seconds = elapsed_before + run_seconds;
     const double tps = static_cast<double>(state.tokens - tokens_before) / std::max(run_seconds, 1e-9);
-    progress.update(state.step, loss, lr, tps, state.elapsed_seconds);
+    progress.update(state.step, interval.mean(), lr, tps, state.elapsed_seconds);
     training_tps = tps;
 
     const bool last = state.step == total_steps;
@@ -360,11 +359,11 @@ TrainReport run_training(const TrainConfig& c) {
     record.elapsed_seconds = state.elapsed_seconds;
     bool write = false;
     if (state.step % c.logging_steps == 0 || last) {
-      record.loss = logged_loss / static_cast<double>(logged_steps);
+      record.loss = interval.mean();
+      record.step_loss = loss;
       record.learning_rate = lr;
       record.grad_norm = grad_norm;
-      logged_loss = 0;
-      logged_steps = 0;
+      interval.reset();
       write = true;
     }
     if (!validation.empty() && ((c.eval_steps > 0 && state.step % c.eval_steps == 0) || last)) {
@@ -409,7 +408,7 @@ TrainReport run_training(const TrainConfig& c) {
   report.comm_bytes = comm.bytes_sent - comm_bytes_before;
   if (!root) return report;
   std::string text = printf_str(
-      "trained %lld steps: loss %.4f -> %.4f%s\ntrainable parameters %lld (%.3f%% of %lld)\n"
+      "trained %lld steps: step loss %.4f -> %.4f%s\ntrainable parameters %lld (%.3f%% of %lld)\n"
       "throughput %.0f tokens/s, peak RSS %s%s, wall time %.1f s\n",
       static_cast<long long>(report.steps), report.first_loss, report.last_loss,
       report.eval_loss_after >= 0
@@ -427,8 +426,8 @@ TrainReport run_training(const TrainConfig& c) {
   report.summary_text = text + self_check_text(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
   nlohmann::ordered_json j;
   j["steps"] = report.steps;
-  j["first_loss"] = report.first_loss;
-  j["last_loss"] = report.last_loss;
+  j["first_step_loss"] = report.first_loss;
+  j["last_step_loss"] = report.last_loss;
   if (report.eval_loss_after >= 0) {
     j["eval_loss_before"] = report.eval_loss_before;
     j["eval_loss_after"] = report.eval_loss_after;

@@ -13,7 +13,7 @@ struct TrainReport {
   int64_t steps = 0;                 // optimizer steps this run finished at
   int64_t trainable_parameters = 0;
   int64_t total_parameters = 0;      // base model (+ adapter)
-  double first_loss = 0, last_loss = 0;
+  double first_loss = 0, last_loss = 0;  // the first and last steps' own losses ("step_loss")
   double eval_loss_before = -1, eval_loss_after = -1;  // < 0: no validation data
   int64_t tokens = 0;                // training tokens processed (this run and any resumed part)
   double tokens_per_second = 0;      // over this process's training time

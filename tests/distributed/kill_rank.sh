@@ -2,7 +2,7 @@
 # Issue 6, failure: kill rank 1 of a 2-rank training run with SIGKILL after it has saved checkpoints.
 # The job must end non-zero within 60 s with the dead rank named, the last checkpoint must be intact,
 # and the run must resume from it.
-# usage: kill_rank.sh <frugal binary> <shared data folder>
+# usage: kill_rank.sh <frugal binary> <test data folder (tests/data)>
 set -uo pipefail
 frugal=$1
 data=$2

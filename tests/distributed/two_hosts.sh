@@ -4,7 +4,7 @@
 # netns_agent.sh in place of ssh), and Open MPI's TCP transport carries every collective over the
 # link. The 2-host x micro-batch-2 run must equal one process with micro-batch 4: per-step losses
 # and final trainable values within fp32 noise. Needs root (ip netns); bounded by `timeout`.
-# usage: two_hosts.sh <frugal binary> <shared data folder> [method] [zero_stage]
+# usage: two_hosts.sh <frugal binary> <test data folder (tests/data)> [method] [zero_stage]
 set -uo pipefail
 frugal=$(readlink -f "$1")
 data=$2

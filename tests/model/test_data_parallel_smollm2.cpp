@@ -21,7 +21,7 @@ const std::string kModel = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
 
 std::string dataset() {
   const std::string path = std::string(::testing::TempDir()) + "frugal_dp_smollm2_" + std::to_string(::getpid()) + ".jsonl";
-  const std::string text = test::read_file(test::shared_data("datasets/tinyshakespeare/input.txt"));
+  const std::string text = test::read_file(test::data_file("datasets/tinyshakespeare/input.txt"));
   std::ofstream out(path);
   for (int i = 0; i < 8; ++i) out << nlohmann::json{{"text", text.substr(i * 300, 150 + 20 * i)}}.dump() << "\n";
   return path;

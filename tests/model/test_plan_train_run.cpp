@@ -25,7 +25,7 @@ std::string long_rows_dataset() {
   // One file per process: the tests run in parallel processes.
   const std::string path =
       std::string(::testing::TempDir()) + "frugal_plan_run_rows_" + std::to_string(::getpid()) + ".jsonl";
-  const std::string text = test::read_file(test::shared_data("datasets/tinyshakespeare/input.txt"));
+  const std::string text = test::read_file(test::data_file("datasets/tinyshakespeare/input.txt"));
   std::ofstream out(path);
   for (int i = 0; i < 8; ++i) out << nlohmann::json{{"text", text.substr(i * 2000, 2000)}}.dump() << "\n";
   return path;

@@ -81,7 +81,7 @@ TEST(SmolLM2, GreedyContinuationMatchesTransformers) {
 
 TEST(SmolLM2, PerplexityWithinOnePercentOfTransformers) {
   const auto& ref = reference()["perplexity"];
-  test::RunResult r = test::run_frugal("perplexity -m " + kModel + " -f " + test::shared_data(ref["file"]) +
+  test::RunResult r = test::run_frugal("perplexity -m " + kModel + " -f " + test::data_file(ref["file"]) +
                                        " --ctx 512 --stride 512 --max-tokens 16384 --dtype f32 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json got = nlohmann::json::parse(r.out);

@@ -190,7 +190,7 @@ def smollm2_bnb_written(work, frugal_folder):
             shutil.copy(os.path.join(bf16, fn), folder)
     del model
     # Perplexity of one window of text, transformers vs frugal, both in fp32.
-    text_path = os.path.join(ROOT, "..", "shared", "data", "datasets", "wikitext-2-raw", "wiki.test.raw")
+    text_path = os.path.join(ROOT, "tests", "data", "datasets", "wikitext-2-raw", "wiki.test.raw")
     with open(text_path, encoding="utf-8") as f:
         text = f.read()[:4000]
     snippet = os.path.join(work, "snippet.txt")

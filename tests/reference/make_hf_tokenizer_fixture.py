@@ -14,12 +14,12 @@ Writes four tokenizer folders (tokenizer.json + tokenizer_config.json), all smal
                                        regex + ByteLevel without regex) with ignore_merges
   tests/fixtures/hf_tok_spm/           Llama-2-style SentencePiece BPE (byte_fallback, Metaspace with
                                        prepend_scheme "first") converted by transformers from
-                                       shared/data/stories260K/tok512.model
+                                       tests/data/stories260K/tok512.model
   tests/fixtures/hf_tok_spm_legacy/    the same with the older Llama-2 form: a Prepend("▁") +
                                        Replace(" ", "▁") normalizer, no pre-tokenizer, and BOS added by
                                        the post-processor
 and tests/fixtures/hf_tok_cases.json: the test strings (llama.cpp's 46 tokenizer test cases, which
-are also in shared/data/vocab/*.inp, plus a few with special tokens) and, per folder, the ids of
+are also in tests/data/vocab/*.inp, plus a few with special tokens) and, per folder, the ids of
 Tokenizer.encode(s, add_special_tokens=False) and =True, and Tokenizer.decode(ids) with
 skip_special_tokens True and False. The Hugging Face tokenizer always recognises special tokens
 in text, which is frugal's parse_special = true.
@@ -37,7 +37,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 from transformers import LlamaTokenizer, PreTrainedTokenizerFast
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.path.join(ROOT, "..", "shared", "data")
+TEST_DATA = os.path.join(ROOT, "tests", "data")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 SEP = "\n__ggml_vocab_test__\n"
 
@@ -61,7 +61,7 @@ EXTRA_CASES = [
 
 
 def test_cases():
-    with open(os.path.join(SHARED, "vocab", "ggml-vocab-gpt-2.gguf.inp"), encoding="utf-8") as f:
+    with open(os.path.join(TEST_DATA, "vocab", "ggml-vocab-gpt-2.gguf.inp"), encoding="utf-8") as f:
         text = f.read()
     cases = text.split(SEP)
     assert cases[-1] == "" and len(cases) == 47
@@ -97,7 +97,7 @@ def train_bytelevel(pre_tokenizer, ignore_merges, corpus):
 def make_bytelevel(cases):
     # Shakespeare plus the test strings twice, so that merges exist inside the pieces each regex cuts
     # (runs of newlines, digit groups, contractions, emoji bytes) and a wrong cut changes the ids.
-    with open(os.path.join(SHARED, "datasets", "tinyshakespeare", "input.txt"), encoding="utf-8") as f:
+    with open(os.path.join(TEST_DATA, "datasets", "tinyshakespeare", "input.txt"), encoding="utf-8") as f:
         corpus = [f.read(8192)] + cases * 2
     gpt2 = train_bytelevel(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), False, corpus)
     llama3_pre = pre_tokenizers.Sequence([
@@ -110,7 +110,7 @@ def make_bytelevel(cases):
 
 def make_spm():
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(os.path.join(SHARED, "stories260K", "tok512.model"), os.path.join(tmp, "tokenizer.model"))
+        shutil.copy(os.path.join(TEST_DATA, "stories260K", "tok512.model"), os.path.join(tmp, "tokenizer.model"))
         fast = LlamaTokenizer.from_pretrained(tmp)
     spm = save("hf_tok_spm", fast)
 

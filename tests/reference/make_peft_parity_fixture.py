@@ -39,7 +39,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GGUF = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-TEXT = os.path.join(ROOT, "..", "shared", "data", "datasets", "tinyshakespeare", "input.txt")
+TEXT = os.path.join(ROOT, "tests", "data", "datasets", "tinyshakespeare", "input.txt")
 OUT = os.path.join(ROOT, "tests", "fixtures", "peft_parity")
 
 SEED = 1234

@@ -8,7 +8,7 @@ numpy 2.4.6 (CPU, fp32).
 Writes tests/fixtures/smollm2/reference.json:
   - per prompt: the token ids, the top-1 id at every position, logits at every position for a fixed
     set of vocabulary columns (full rows would be megabytes), and the 32-token greedy continuation;
-  - perplexity of the first 16384 tokens of shared/data/datasets/wikitext-2-raw/wiki.test.raw with
+  - perplexity of the first 16384 tokens of tests/data/datasets/wikitext-2-raw/wiki.test.raw with
     windows of 512 tokens and stride 512 (each token after the first scored once; the transformers recipe).
 
 Usage: /opt/frugal-ref/bin/python tests/reference/make_smollm2_fixtures.py [path/to/model.gguf]
@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GGUF = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-WIKI = os.path.join(ROOT, "..", "shared", "data", "datasets", "wikitext-2-raw", "wiki.test.raw")
+WIKI = os.path.join(ROOT, "tests", "data", "datasets", "wikitext-2-raw", "wiki.test.raw")
 OUT = os.path.join(ROOT, "tests", "fixtures", "smollm2", "reference.json")
 
 PROMPTS = [

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Converts llama2.c's stories260K (shared/data/stories260K) into Hugging Face Llama folders with
+"""Converts llama2.c's stories260K (tests/data/stories260K) into Hugging Face Llama folders with
 transformers, as llama2.c's own export.py does (Q/K rows permuted to HF's rotate-half order), and
 records transformers' logits on them, so frugal's HF-folder loader is checked against transformers.
 
@@ -22,7 +22,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SRC = os.path.join(ROOT, "..", "shared", "data", "stories260K")
+SRC = os.path.join(ROOT, "tests", "data", "stories260K")
 OUT = os.path.join(ROOT, "tests", "fixtures", "stories260k_hf")
 TOKENS = [1, 403, 407, 261, 378, 432, 383, 286, 261]
 

@@ -13,7 +13,7 @@ that one flag off in the loaded model, so SentencePiece encodes exactly the text
 Writes tests/fixtures/tok512_cases.txt: one case per line, "escaped text<TAB>ids", where the text
 escapes backslash, tab, newline and carriage return as \\ \t \n \r, and ids are space-separated
 (no BOS, as EncodeAsIds; run.c adds BOS itself). The cases are a few hand-picked strings plus
-llama.cpp's 46 tokenizer test cases (shared/data/vocab/*.inp).
+llama.cpp's 46 tokenizer test cases (tests/data/vocab/*.inp).
 
 Usage: /opt/frugal-ref/bin/python tests/reference/make_tok512_fixture.py
 """
@@ -24,7 +24,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.path.join(ROOT, "..", "shared", "data")
+TEST_DATA = os.path.join(ROOT, "tests", "data")
 OUT = os.path.join(ROOT, "tests", "fixtures", "tok512_cases.txt")
 
 CASES = [
@@ -46,13 +46,13 @@ def escape(text):
 
 def main():
     proto = model_pb2.ModelProto()
-    with open(os.path.join(SHARED, "stories260K", "tok512.model"), "rb") as f:
+    with open(os.path.join(TEST_DATA, "stories260K", "tok512.model"), "rb") as f:
         proto.ParseFromString(f.read())
     assert proto.normalizer_spec.add_dummy_prefix
     proto.normalizer_spec.remove_extra_whitespaces = False
     sp = spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
 
-    with open(os.path.join(SHARED, "vocab", "ggml-vocab-gpt-2.gguf.inp"), encoding="utf-8") as f:
+    with open(os.path.join(TEST_DATA, "vocab", "ggml-vocab-gpt-2.gguf.inp"), encoding="utf-8") as f:
         vectors = f.read().split("\n__ggml_vocab_test__\n")[:-1]
     assert len(vectors) == 46
 

@@ -19,9 +19,9 @@
 namespace frugal {
 namespace {
 
-const std::string kModelArgs = "-m " + test::shared_data("stories260K/stories260K.bin") + " --tokenizer " +
-                               test::shared_data("stories260K/tok512.bin");
-const std::string kText = test::shared_data("stories260K/expected_t0_n256.txt");
+const std::string kModelArgs = "-m " + test::data_file("stories260K/stories260K.bin") + " --tokenizer " +
+                               test::data_file("stories260K/tok512.bin");
+const std::string kText = test::data_file("stories260K/expected_t0_n256.txt");
 
 double cli_nll(const std::string& extra, const std::string& model_args = kModelArgs) {
   test::RunResult r = test::run_frugal("perplexity " + model_args + " -f " + kText + " --ctx 128 --dtype f32 --json" + extra);
@@ -35,7 +35,7 @@ TEST(LoadIn8bitCli, PerplexityRunsOnInt8RowsOfTheBase) {
   LoadOptions options;
   options.quantize_linears = LinearQuantization{};
   options.quantize_linears->int8 = true;
-  auto model = load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"), options);
+  auto model = load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"), options);
   ASSERT_TRUE(model->weights.layers[2].up.packed && model->weights.layers[2].up.packed->int8_rows());
   std::vector<int32_t> tokens = model->tokenizer->encode(test::read_file(kText), true, false);
   const PerplexityResult r = perplexity(*model, tokens, 128, 128, Precision::F32);
@@ -60,7 +60,7 @@ TEST(LoadIn8bitCli, GenerateRunsAndTheFlagsExcludeEachOther) {
 
 TEST(KeepGgufQuantizationCli, PerplexityOnStoredBlocksEqualsTheFileDequantizedAtLoad) {
   const std::string gguf = std::string(::testing::TempDir()) + "frugal_keep_gguf_cli_" + std::to_string(getpid()) + ".gguf";
-  export_gguf(*load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin")),
+  export_gguf(*load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin")),
               gguf, ExportDtype::Q8_0);
   const std::string args = "-m " + gguf;
   const double kept = cli_nll(" --keep-gguf-quantization", args), plain = cli_nll("", args);

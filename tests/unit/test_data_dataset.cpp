@@ -93,7 +93,7 @@ TEST(DataDataset, ForcedFormatAndCustomKeys) {
 TEST(DataDataset, GpteacherWithResponseKey) {
   DatasetOptions o;
   o.output_key = "response";
-  const Dataset ds = load_dataset(test::shared_data(kGpteacher), o);
+  const Dataset ds = load_dataset(test::data_file(kGpteacher), o);
   EXPECT_EQ(ds.format, DatasetFormat::Instruction);
   ASSERT_EQ(ds.records.size(), 1923u);
   const Record& first = ds.records[0];
@@ -111,7 +111,7 @@ TEST(DataDataset, GpteacherWithResponseKey) {
 }
 
 TEST(DataDataset, GpteacherWithoutKeyMappingNamesTheMissingKey) {
-  const std::string path = test::shared_data(kGpteacher);
+  const std::string path = test::data_file(kGpteacher);
   try {
     load_dataset(path, {});
     FAIL() << "expected an error";

@@ -41,8 +41,8 @@ std::string out_dir(const std::string& name) {
 }
 
 std::string train_args(const std::string& method, int64_t micro_batch, const std::string& output_dir) {
-  return "--base_model " + test::shared_data("stories260K/stories260K.bin") + " --tokenizer " +
-         test::shared_data("stories260K/tok512.bin") + " --dataset " + dataset() +
+  return "--base_model " + test::data_file("stories260K/stories260K.bin") + " --tokenizer " +
+         test::data_file("stories260K/tok512.bin") + " --dataset " + dataset() +
          " --val_set_size 4 --lora_r 4 --learning_rate 5e-3 --lr_scheduler constant --max_steps 5"
          " --gradient_accumulation_steps 2 --max_grad_norm 0.5 --bf16 false --threads 1 --method " +
          method + " --micro_batch_size " + std::to_string(micro_batch) + " --output_dir " + output_dir;

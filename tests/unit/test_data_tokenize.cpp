@@ -30,11 +30,11 @@ const std::string kSmolSystem =
 const std::string kGpteacher = "datasets/gpteacher-roleplay/roleplay-simple-deduped-roleplay-instruct.json";
 
 const Tokenizer& spm() {
-  static const Tokenizer t(vocab_from_gguf(GgufFile(test::shared_data("vocab/ggml-vocab-llama-spm.gguf"))));
+  static const Tokenizer t(vocab_from_gguf(GgufFile(test::data_file("vocab/ggml-vocab-llama-spm.gguf"))));
   return t;
 }
 const Tokenizer& gpt2() {
-  static const Tokenizer t(vocab_from_gguf(GgufFile(test::shared_data("vocab/ggml-vocab-gpt-2.gguf"))));
+  static const Tokenizer t(vocab_from_gguf(GgufFile(test::data_file("vocab/ggml-vocab-gpt-2.gguf"))));
   return t;
 }
 const Tokenizer& smol() {
@@ -130,7 +130,7 @@ TEST(DataTokenize, AlpacaWithInputAndTrainOnInputs) {
 TEST(DataTokenize, GpteacherSegmentsEqualWholeText) {
   DatasetOptions keys;
   keys.output_key = "response";
-  const Dataset ds = load_dataset(test::shared_data(kGpteacher), keys);
+  const Dataset ds = load_dataset(test::data_file(kGpteacher), keys);
   for (const Tokenizer* tok : {&spm(), &gpt2()}) {
     const ExampleBuilder builder(*tok, {});
     int64_t checked = 0;
@@ -323,7 +323,7 @@ TEST(DataTokenize, ErrorsNameTheFileAndLine) {
 TEST(DataTokenize, WholeGpteacherFile) {
   DatasetOptions keys;
   keys.output_key = "response";
-  const Dataset ds = load_dataset(test::shared_data(kGpteacher), keys);
+  const Dataset ds = load_dataset(test::data_file(kGpteacher), keys);
   TokenizeOptions o;
   o.sequence_len = 256;
   o.instruction_prompt = InstructionPrompt::Alpaca;
@@ -342,7 +342,7 @@ TEST(DataTokenize, WholeGpteacherFile) {
   EXPECT_EQ(targets, out.stats.targets);
 
   DataOptions d;
-  d.dataset = test::shared_data(kGpteacher);
+  d.dataset = test::data_file(kGpteacher);
   d.records = keys;
   d.tokenize = o;
   d.val_set_size = 0.05;

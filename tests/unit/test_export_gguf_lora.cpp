@@ -25,7 +25,7 @@ namespace {
 std::string temp(const std::string& name) { return std::string(::testing::TempDir()) + "frugal_export_" + name; }
 
 std::unique_ptr<Model> stories() {
-  return load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"));
+  return load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"));
 }
 
 LoraAdapter trained_adapter(const LlamaConfig& model, bool rslora) {

@@ -175,7 +175,7 @@ TEST(GgufWriter, HonoursAnotherAlignment) {
 
 // A vocabulary file from llama.cpp: every value read and written back reads the same.
 TEST(GgufWriter, RewritesARealFileUnchanged) {
-  GgufFile src(test::shared_data("vocab/ggml-vocab-gpt-2.gguf"));
+  GgufFile src(test::data_file("vocab/ggml-vocab-gpt-2.gguf"));
   GgufWriter w;
   for (const auto& [key, value] : src.metadata())
     if (key != "general.alignment") w.set(key, value);

@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 std::string temp(const std::string& name) { return std::string(::testing::TempDir()) + "frugal_export_" + name; }
 
 std::unique_ptr<Model> stories() {
-  return load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"));
+  return load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"));
 }
 
 const std::vector<std::string>& texts() {
@@ -126,11 +126,11 @@ TEST(ExportGguf, QkRowsAreInLlama2cOrder) {
   export_gguf(*src, path, ExportDtype::F32);
   GgufFile g(path);
 
-  std::ifstream in(test::shared_data("stories260K/stories260K.bin"), std::ios::binary);
+  std::ifstream in(test::data_file("stories260K/stories260K.bin"), std::ios::binary);
   int32_t header[7];
   in.read(reinterpret_cast<char*>(header), sizeof header);
   const int64_t C = header[0], L = header[2], V = header[5], KV = C * header[4] / header[3];
-  std::vector<float> file(static_cast<size_t>(fs::file_size(test::shared_data("stories260K/stories260K.bin")) - 28) / 4);
+  std::vector<float> file(static_cast<size_t>(fs::file_size(test::data_file("stories260K/stories260K.bin")) - 28) / 4);
   in.read(reinterpret_cast<char*>(file.data()), static_cast<std::streamsize>(file.size() * 4));
   const float* wq = file.data() + V * C + L * C;  // after token_embedding and rms_att
   const float* wk = wq + L * C * C;

@@ -24,8 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 
 const LlamaConfig& stories_config() {
-  static const LlamaConfig c = load_model(test::shared_data("stories260K/stories260K.bin"),
-                                          test::shared_data("stories260K/tok512.bin"))->config;
+  static const LlamaConfig c = load_model(test::data_file("stories260K/stories260K.bin"),
+                                          test::data_file("stories260K/tok512.bin"))->config;
   return c;
 }
 

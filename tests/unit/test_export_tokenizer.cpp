@@ -1,6 +1,6 @@
 // Generated tokenizer.json files: llama.cpp's vocabularies (GGUF) written as Hugging Face tokenizer
 // folders must still give the ids Hugging Face's own tokenizers gave for llama.cpp's test cases
-// (shared/data/vocab/*.inp / .out), after reading them back through our tokenizer.json loader.
+// (tests/data/vocab/*.inp / .out), after reading them back through our tokenizer.json loader.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -26,7 +26,7 @@ class GeneratedTokenizerJson : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GeneratedTokenizerJson, GivesTheReferenceIds) {
   const std::string name = GetParam();
-  const std::string base = test::shared_data("vocab/ggml-vocab-" + name + ".gguf");
+  const std::string base = test::data_file("vocab/ggml-vocab-" + name + ".gguf");
   const Vocab original = vocab_from_gguf(GgufFile(base));
   const std::string dir = std::string(::testing::TempDir()) + "frugal_export_tok_" + name;
   fs::create_directories(dir);

@@ -59,12 +59,12 @@ TEST(Gguf, ReadsAValidFile) {
 }
 
 TEST(Gguf, ReadsLlamaCppVocabFiles) {
-  GgufFile g(test::shared_data("vocab/ggml-vocab-llama-spm.gguf"));
+  GgufFile g(test::data_file("vocab/ggml-vocab-llama-spm.gguf"));
   EXPECT_EQ(g.get_string("tokenizer.ggml.model"), "llama");
   EXPECT_EQ(g.get_string_array("tokenizer.ggml.tokens").size(), 32000u);
   EXPECT_EQ(g.get_float_array("tokenizer.ggml.scores").size(), 32000u);
   EXPECT_EQ(g.get_int("tokenizer.ggml.bos_token_id"), 1);
-  GgufFile bpe(test::shared_data("vocab/ggml-vocab-gpt-2.gguf"));
+  GgufFile bpe(test::data_file("vocab/ggml-vocab-gpt-2.gguf"));
   EXPECT_EQ(bpe.get_string_array("tokenizer.ggml.merges").size(), 50000u);
 }
 

@@ -44,7 +44,7 @@ TEST(HfModel, Bf16FolderMatchesTransformers) { expect_transformers_logits("bf16"
 
 TEST(HfModel, SameModelAsTheLlama2cCheckpoint) {
   auto hf = load_model(test::fixture("stories260k_hf/f32_sharded"));
-  auto l2c = load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"));
+  auto l2c = load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"));
   EXPECT_EQ(hf->weights.layers[2].wq.data, l2c->weights.layers[2].wq.data);  // Q/K permuted once, correctly
   EXPECT_EQ(hf->weights.layers[4].wk.data, l2c->weights.layers[4].wk.data);
   // transformers 5 converts tok512 without a BOS post-processor, so compare the text tokens only.

@@ -5,7 +5,8 @@
 #include <string>
 
 namespace frugal::test {
-inline std::string shared_data(const std::string& rel) { return std::string(FRUGAL_SHARED_DATA) + "/" + rel; }
+// tests/data (FRUGAL_TEST_DATA): the real models, vocabularies and datasets, with their provenance.
+inline std::string data_file(const std::string& rel) { return std::string(FRUGAL_TEST_DATA) + "/" + rel; }
 inline std::string fixture(const std::string& rel) { return std::string(FRUGAL_FIXTURES) + "/" + rel; }
 inline std::string model_cache(const std::string& rel) { return std::string(FRUGAL_MODEL_CACHE) + "/" + rel; }
 inline std::string frugal_binary() { return FRUGAL_BINARY; }

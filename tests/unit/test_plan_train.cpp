@@ -19,8 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kStories = test::shared_data("stories260K/stories260K.bin");
-const std::string kTok = test::shared_data("stories260K/tok512.bin");
+const std::string kStories = test::data_file("stories260K/stories260K.bin");
+const std::string kTok = test::data_file("stories260K/tok512.bin");
 
 TrainConfig stories_config() {
   TrainConfig c;

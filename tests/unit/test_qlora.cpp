@@ -24,7 +24,7 @@ namespace frugal {
 namespace {
 
 std::unique_ptr<Model> stories() {
-  return load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"));
+  return load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"));
 }
 
 Batch batch() {
@@ -78,7 +78,7 @@ TEST(QLora, Int8BaseEqualsLoraOverTheDequantizedWeights) {
   LoadOptions options;
   options.quantize_linears = LinearQuantization{};
   options.quantize_linears->int8 = true;
-  auto model = load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"), options);
+  auto model = load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"), options);
   ASSERT_TRUE(model->weights.layers[0].wq.packed);
   EXPECT_EQ(model->weights.layers[0].wq.packed->type_name(), "int8 (per row)");
   expect_equals_lora_over_dequantized(std::move(model), "int8");

@@ -19,11 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 
 std::unique_ptr<Model> stories() {
-  return load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"));
+  return load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"));
 }
 
-const std::string kStories = "-m " + test::shared_data("stories260K/stories260K.bin") + " --tokenizer " +
-                             test::shared_data("stories260K/tok512.bin");
+const std::string kStories = "-m " + test::data_file("stories260K/stories260K.bin") + " --tokenizer " +
+                             test::data_file("stories260K/tok512.bin");
 
 TEST(Quantize, BitsPerParameterAreTheResidentBytes) {
   for (bool dq : {false, true}) {
@@ -114,7 +114,7 @@ TEST(Quantize, CliWritesAnInt8FolderThatLoadsAsInt8Rows) {
 
 TEST(Quantize, CliPerplexityBeforeAndAfter) {
   test::RunResult r = test::run_frugal("quantize " + kStories + " --type int8 --dtype f32 --ppl-file " +
-                                       test::shared_data("stories260K/expected_t0_n256.txt"));
+                                       test::data_file("stories260K/expected_t0_n256.txt"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const size_t at = r.out.find("perplexity (");
   ASSERT_NE(at, std::string::npos) << r.out;

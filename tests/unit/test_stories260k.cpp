@@ -1,4 +1,4 @@
-// stories260K (llama2.c) against the outputs of llama2.c's own run.c (shared/data/stories260K).
+// stories260K (llama2.c) against the outputs of llama2.c's own run.c (tests/data/stories260K).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,8 +12,8 @@
 namespace frugal {
 namespace {
 
-const std::string kModel = test::shared_data("stories260K/stories260K.bin");
-const std::string kTokenizer = test::shared_data("stories260K/tok512.bin");
+const std::string kModel = test::data_file("stories260K/stories260K.bin");
+const std::string kTokenizer = test::data_file("stories260K/tok512.bin");
 
 std::string model_args() { return "-m " + kModel + " --tokenizer " + kTokenizer; }
 
@@ -26,7 +26,7 @@ TEST(Stories260K, FirstPositionLogitsMatchRunC) {
     InferenceSession session(*model, 16, p);
     const int32_t bos = 1;
     const std::vector<float>& logits = session.forward(&bos, 1);
-    std::ifstream in(test::shared_data("stories260K/expected_logits_pos0.txt"));
+    std::ifstream in(test::data_file("stories260K/expected_logits_pos0.txt"));
     int id;
     double expected;
     int count = 0;
@@ -43,13 +43,13 @@ TEST(Stories260K, FirstPositionLogitsMatchRunC) {
 TEST(Stories260K, GreedyTwoHundredStepsMatchRunCByteForByte) {
   test::RunResult r = test::run_frugal("generate " + model_args() + " -n 200 --temperature 0 --dtype f32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, test::read_file(test::shared_data("stories260K/expected_t0_n200.txt")) + "\n");
+  EXPECT_EQ(r.out, test::read_file(test::data_file("stories260K/expected_t0_n200.txt")) + "\n");
 }
 
 TEST(Stories260K, GreedyTokenIdsMatchRunC) {
   auto model = load_model(kModel, kTokenizer);
   InferenceSession session(*model, 300, Precision::F32);
-  std::ifstream in(test::shared_data("stories260K/expected_t0_n256_token_ids.txt"));
+  std::ifstream in(test::data_file("stories260K/expected_t0_n256_token_ids.txt"));
   int32_t token = 1, expected;
   int step = 0;
   while (in >> expected) {
@@ -68,7 +68,7 @@ TEST(Stories260K, SampledRunMatchesRunCSampler) {
   test::RunResult r = test::run_frugal("generate " + model_args() +
                                        " -n 256 --temperature 1.0 --top-p 0.9 --seed 133742 --dtype f32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, test::read_file(test::shared_data("stories260K/expected_t1.0_p0.9_s133742.txt")) + "\n");
+  EXPECT_EQ(r.out, test::read_file(test::data_file("stories260K/expected_t1.0_p0.9_s133742.txt")) + "\n");
 }
 
 TEST(Stories260K, PromptedRunContinuesLikeRunC) {

@@ -41,11 +41,11 @@ std::vector<int32_t> parse_ids(const std::string& text) {
 }
 
 Tokenizer tok512() {
-  return Tokenizer(vocab_from_llama2c(test::shared_data("stories260K/tok512.bin"), 512));
+  return Tokenizer(vocab_from_llama2c(test::data_file("stories260K/tok512.bin"), 512));
 }
 
 TEST(Tok512, VocabularyMatchesTheSentencePieceModel) {
-  const Vocab v = vocab_from_llama2c(test::shared_data("stories260K/tok512.bin"), 512);
+  const Vocab v = vocab_from_llama2c(test::data_file("stories260K/tok512.bin"), 512);
   ASSERT_EQ(v.tokens.size(), 512u);
   EXPECT_EQ(v.tokens[0], "<unk>");
   EXPECT_EQ(v.tokens[1], "<s>");
@@ -88,14 +88,14 @@ TEST(Tok512, RunCPromptEncoding) {
 
 TEST(Tok512, DecodesRunCGreedyOutput) {
   const Tokenizer tok = tok512();
-  const std::vector<int32_t> ids = parse_ids(slurp(test::shared_data("stories260K/expected_t0_n256_token_ids.txt")));
+  const std::vector<int32_t> ids = parse_ids(slurp(test::data_file("stories260K/expected_t0_n256_token_ids.txt")));
   ASSERT_EQ(ids.size(), 256u);
   const std::string text = tok.decode(ids);
   EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << text;
 
   // run.c -n 200 prints the pieces of the first 200 generated ids (BOS before them is not printed).
   const std::vector<int32_t> first200(ids.begin(), ids.begin() + 200);
-  const std::string expected = slurp(test::shared_data("stories260K/expected_t0_n200.txt"));
+  const std::string expected = slurp(test::data_file("stories260K/expected_t0_n200.txt"));
   EXPECT_EQ(tok.decode(first200), expected);
   std::string streamed;
   int32_t prev = tok.bos_id();
@@ -107,7 +107,7 @@ TEST(Tok512, DecodesRunCGreedyOutput) {
 }
 
 TEST(Tok512, BrokenFilesFailClearly) {
-  const std::string good = slurp(test::shared_data("stories260K/tok512.bin"));
+  const std::string good = slurp(test::data_file("stories260K/tok512.bin"));
   const std::string path = std::string(::testing::TempDir()) + "frugal_tok512_truncated.bin";
   {
     std::ofstream out(path, std::ios::binary);
@@ -122,7 +122,7 @@ TEST(Tok512, BrokenFilesFailClearly) {
   }
   // A vocabulary size smaller than the file's leaves bytes over: a wrong size, not a short file.
   try {
-    vocab_from_llama2c(test::shared_data("stories260K/tok512.bin"), 500);
+    vocab_from_llama2c(test::data_file("stories260K/tok512.bin"), 500);
     ADD_FAILURE() << "wrong vocabulary size accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bytes left after 500 tokens"), std::string::npos) << e.what();

@@ -15,7 +15,7 @@ namespace frugal {
 namespace {
 
 Tokenizer load_vocab(const std::string& name) {
-  GgufFile gguf(test::shared_data("vocab/ggml-vocab-" + name + ".gguf"));
+  GgufFile gguf(test::data_file("vocab/ggml-vocab-" + name + ".gguf"));
   return Tokenizer(vocab_from_gguf(gguf));
 }
 
@@ -23,7 +23,7 @@ class VocabVectors : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VocabVectors, EncodesEveryCaseExactly) {
   const std::string name = GetParam();
-  const std::string base = test::shared_data("vocab/ggml-vocab-" + name + ".gguf");
+  const std::string base = test::data_file("vocab/ggml-vocab-" + name + ".gguf");
   const Tokenizer tok = load_vocab(name);
   const auto cases = test::read_vocab_cases(base + ".inp");
   const auto expected = test::read_vocab_expected(base + ".out");
@@ -40,7 +40,7 @@ TEST_P(VocabVectors, EncodesEveryCaseExactly) {
 
 TEST_P(VocabVectors, DecodeRoundTrips) {
   const std::string name = GetParam();
-  const std::string base = test::shared_data("vocab/ggml-vocab-" + name + ".gguf");
+  const std::string base = test::data_file("vocab/ggml-vocab-" + name + ".gguf");
   const Tokenizer tok = load_vocab(name);
   const auto cases = test::read_vocab_cases(base + ".inp");
   const auto expected = test::read_vocab_expected(base + ".out");
@@ -57,7 +57,7 @@ INSTANTIATE_TEST_SUITE_P(LlamaCpp, VocabVectors, ::testing::Values("gpt-2", "lla
                          });
 
 TEST(VocabGguf, ReadsSpecialIdsAndFlags) {
-  GgufFile spm_file(test::shared_data("vocab/ggml-vocab-llama-spm.gguf"));
+  GgufFile spm_file(test::data_file("vocab/ggml-vocab-llama-spm.gguf"));
   const Vocab spm = vocab_from_gguf(spm_file);
   EXPECT_EQ(spm.kind, TokenizerKind::Spm);
   EXPECT_EQ(spm.tokens.size(), 32000u);
@@ -68,7 +68,7 @@ TEST(VocabGguf, ReadsSpecialIdsAndFlags) {
   EXPECT_FALSE(spm.add_eos);
   EXPECT_TRUE(spm.add_space_prefix);
 
-  GgufFile gpt2_file(test::shared_data("vocab/ggml-vocab-gpt-2.gguf"));
+  GgufFile gpt2_file(test::data_file("vocab/ggml-vocab-gpt-2.gguf"));
   const Vocab gpt2 = vocab_from_gguf(gpt2_file);
   EXPECT_EQ(gpt2.kind, TokenizerKind::Bpe);
   EXPECT_EQ(gpt2.pre, "gpt-2");

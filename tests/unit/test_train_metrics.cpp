@@ -53,6 +53,7 @@ TEST(TrainMetrics, JsonLinesParse) {
     r.step = 1;
     r.epoch = 0.25;
     r.loss = 2.5;
+    r.step_loss = 2.4;
     r.learning_rate = 1e-4;
     r.grad_norm = 0.75;
     r.tokens = 2048;
@@ -74,6 +75,7 @@ TEST(TrainMetrics, JsonLinesParse) {
   EXPECT_EQ(j[0]["step"], 1);
   EXPECT_EQ(j[0]["epoch"], 0.25);
   EXPECT_EQ(j[0]["loss"], 2.5);
+  EXPECT_EQ(j[0]["step_loss"], 2.4);
   EXPECT_EQ(j[0]["lr"], 1e-4);
   EXPECT_EQ(j[0]["grad_norm"], 0.75);
   EXPECT_EQ(j[0]["tokens"], 2048);
@@ -83,8 +85,28 @@ TEST(TrainMetrics, JsonLinesParse) {
   EXPECT_TRUE(j[1]["loss"].is_null());
   EXPECT_EQ(j[2]["eval_loss"], 2.25);
   EXPECT_FALSE(j[2].contains("loss"));
+  EXPECT_FALSE(j[2].contains("step_loss"));
   EXPECT_EQ(lines[0].rfind("{\"step\":1,", 0), 0u) << lines[0];  // step first on every line
   fs::remove_all(dir);
+}
+
+// The logged loss is per target token over the whole interval: a step of 10 targets at mean 3.0 and
+// one of 2 targets at mean 2.0 give (30 + 4) / 12, not the mean of the two steps' losses (2.5).
+TEST(TrainMetrics, IntervalLossIsWeightedByTargets) {
+  IntervalLoss interval;
+  EXPECT_EQ(interval.mean(), 0.0);  // nothing yet
+  interval.add(30.0, 10);
+  EXPECT_DOUBLE_EQ(interval.mean(), 3.0);  // one step: that step's own loss
+  interval.add(4.0, 2);
+  EXPECT_DOUBLE_EQ(interval.mean(), 34.0 / 12.0);
+  EXPECT_EQ(interval.targets(), 12);
+  interval.add(0.0, 0);  // a step without targets changes nothing
+  EXPECT_DOUBLE_EQ(interval.mean(), 34.0 / 12.0);
+  interval.reset();
+  EXPECT_EQ(interval.mean(), 0.0);
+  EXPECT_EQ(interval.targets(), 0);
+  interval.add(NAN, 5);  // a diverged step shows as nan until the next interval
+  EXPECT_TRUE(std::isnan(interval.mean()));
 }
 
 TEST(TrainMetrics, ResumeKeepsLinesUpToTheCheckpoint) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -31,8 +32,8 @@ std::string make_dataset(const std::string& name, int records) {
 
 TrainConfig base_config(const std::string& name) {
   TrainConfig c;
-  c.base_model = test::shared_data("stories260K/stories260K.bin");
-  c.tokenizer = test::shared_data("stories260K/tok512.bin");
+  c.base_model = test::data_file("stories260K/stories260K.bin");
+  c.tokenizer = test::data_file("stories260K/tok512.bin");
   c.dataset = make_dataset(name, 32);
   c.output_dir = std::string(::testing::TempDir()) + "frugal_trainer_out_" + name;
   fs::remove_all(c.output_dir);
@@ -178,6 +179,63 @@ TEST(Trainer, FullFineTuningTrainsEveryWeightAndExportsAModel) {
   EXPECT_EQ(exported->config.dim, 64);
 }
 
+// "loss" means one thing: the progress line and metrics.jsonl show the same number at every logged
+// step (the mean per target token since the previous logged step), and "step_loss" is the step's own.
+TEST(Trainer, ProgressLineAndMetricsReportTheSameLoss) {
+  const std::string data = make_dataset("same_loss", 32);  // lines of different lengths: steps differ in targets
+  auto train = [&](const std::string& name, int logging_steps) {
+    const std::string out = std::string(::testing::TempDir()) + "frugal_trainer_out_" + name;
+    fs::remove_all(out);
+    test::RunResult r = test::run_frugal(
+        "train --base_model " + test::data_file("stories260K/stories260K.bin") + " --tokenizer " +
+        test::data_file("stories260K/tok512.bin") + " --dataset " + data + " --output_dir " + out +
+        " --lora_r 4 --lora_alpha 8 --learning_rate 5e-3 --lr_scheduler constant --micro_batch_size 3 --max_steps 6"
+        " --bf16 false --logging_steps " + std::to_string(logging_steps));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(out + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return std::make_pair(r.err, lines);
+  };
+  const auto [progress, logged] = train("same_loss_every3", 3);
+  const std::vector<nlohmann::json> every_step = train("same_loss_every1", 1).second;
+  ASSERT_EQ(logged.size(), 2u);  // steps 3 and 6
+  ASSERT_EQ(every_step.size(), 6u);
+
+  for (const nlohmann::json& j : logged) {
+    const int64_t step = j["step"];
+    // That step's plain progress line (stderr is no terminal here): "step 3/6 (50%) loss 3.1234 lr ...".
+    const std::string head = "step " + std::to_string(step) + "/6 (";
+    const size_t at = progress.find(head);
+    ASSERT_NE(at, std::string::npos) << progress;
+    const std::string line = progress.substr(at, progress.find('\n', at) - at);
+    char expected[32];
+    std::snprintf(expected, sizeof expected, " loss %.4f ", j["loss"].get<double>());
+    EXPECT_NE(line.find(expected), std::string::npos) << line << " vs metrics.jsonl " << j.dump();
+    // Logging does not change training: the step's own loss is the one the every-step run logged.
+    const nlohmann::json& same_step = every_step[static_cast<size_t>(step - 1)];
+    EXPECT_EQ(same_step["step"], step);
+    EXPECT_NEAR(j["step_loss"].get<double>(), same_step["step_loss"].get<double>(), 1e-9);
+    // The interval's loss is the mean over every target of its three steps. A text row of n tokens has
+    // n - 1 next-token targets, so a step of 3 rows has (its tokens - 3); tokens are logged cumulatively.
+    double loss_sum = 0, plain_sum = 0;
+    int64_t targets = 0;
+    for (int64_t s = step - 2; s <= step; ++s) {
+      const nlohmann::json& e = every_step[static_cast<size_t>(s - 1)];
+      const int64_t before = s > 1 ? every_step[static_cast<size_t>(s - 2)]["tokens"].get<int64_t>() : 0;
+      const int64_t tokens = e["tokens"].get<int64_t>() - before;
+      loss_sum += e["step_loss"].get<double>() * static_cast<double>(tokens - 3);
+      plain_sum += e["step_loss"].get<double>();
+      targets += tokens - 3;
+    }
+    EXPECT_NEAR(j["loss"].get<double>(), loss_sum / static_cast<double>(targets), 1e-9) << j.dump();
+    std::printf("step %lld: loss %.6f (mean of the 3 steps' losses, unweighted: %.6f), step_loss %.6f\n",
+                static_cast<long long>(step), j["loss"].get<double>(), plain_sum / 3, j["step_loss"].get<double>());
+  }
+  // With an interval of one step the two names give the same number.
+  for (const nlohmann::json& j : every_step) EXPECT_EQ(j["loss"], j["step_loss"]) << j.dump();
+}
+
 TEST(Trainer, ConfigErrorsAreOneLine) {
   const std::string yaml = std::string(::testing::TempDir()) + "frugal_trainer_bad.yaml";
   std::ofstream(yaml) << "base_model: x.gguf\ndataset: d.jsonl\nlearning_rat: 1e-4\n";
@@ -189,8 +247,8 @@ TEST(Trainer, ConfigErrorsAreOneLine) {
 
   const std::string bad_data = std::string(::testing::TempDir()) + "frugal_trainer_bad.jsonl";
   std::ofstream(bad_data) << "{\"text\": \"fine\"}\n{\"text\": oops}\n";
-  test::RunResult d = test::run_frugal("train --base_model " + test::shared_data("stories260K/stories260K.bin") +
-                                       " --tokenizer " + test::shared_data("stories260K/tok512.bin") + " --dataset " +
+  test::RunResult d = test::run_frugal("train --base_model " + test::data_file("stories260K/stories260K.bin") +
+                                       " --tokenizer " + test::data_file("stories260K/tok512.bin") + " --dataset " +
                                        bad_data + " --output_dir " + std::string(::testing::TempDir()) + "frugal_bad_out");
   EXPECT_NE(d.exit_code, 0);
   EXPECT_NE(d.err.find(bad_data), std::string::npos) << d.err;

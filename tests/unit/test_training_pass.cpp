@@ -16,7 +16,7 @@ namespace frugal {
 namespace {
 
 std::unique_ptr<Model> stories() {
-  return load_model(test::shared_data("stories260K/stories260K.bin"), test::shared_data("stories260K/tok512.bin"));
+  return load_model(test::data_file("stories260K/stories260K.bin"), test::data_file("stories260K/tok512.bin"));
 }
 
 // Two rows of 7: row 0 packs two samples (4 + 3 tokens), row 1 holds one sample of 5 and 2 pads.

@@ -1,4 +1,4 @@
-// llama.cpp's tokenizer test vectors (shared/data/vocab/*.inp / .out), read as test-tokenizer-0 does.
+// llama.cpp's tokenizer test vectors (tests/data/vocab/*.inp / .out), read as test-tokenizer-0 does.
 #pragma once
 #include <gtest/gtest.h>
 
