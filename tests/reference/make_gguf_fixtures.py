@@ -3,10 +3,10 @@
 loading that same file (dequantized to fp32). One script for every model; the model key picks the file,
 the prompts and the sizes.
 
-Upstream versions used for the committed gemma3-270m and qwen2.5-coder-0.5b fixtures: transformers
-4.57.6, torch 2.11.0, tokenizers 0.22.2, gguf 0.19.0, numpy 2.4.6 (CPU, fp32, 1 thread).
-(tests/fixtures/smollm2/reference.json was made by this script's predecessor, make_smollm2_fixtures.py,
-with the smollm2 settings below; its keys are a subset of what this script writes.)
+Upstream versions used for the committed smollm2, gemma3-270m and qwen2.5-coder-0.5b fixtures:
+transformers 4.57.6, torch 2.11.0, tokenizers 0.22.2, gguf 0.19.0, numpy 2.4.6 (CPU, fp32, 2 threads).
+(This script replaced make_smollm2_fixtures.py: with the smollm2 settings below it reproduces that
+script's ids, argmax, greedy continuations and perplexity exactly and its logits within 3e-5.)
 
 Writes tests/fixtures/<key>/reference.json:
   - "tokenization": ids of varied strings with and without the model's special tokens (BOS for Gemma);
@@ -29,7 +29,7 @@ Gemma's tokenizer does not come from transformers' GGUF loader, which builds it 
 BPE vocabulary): see gguf_gemma_tokenizer.py. Its ids were compared with llama.cpp's llama-tokenize on
 the same file (tests/fixtures/gemma3-270m/README.md).
 
-Usage: REF_THREADS=1 /opt/frugal-ref/bin/python tests/reference/make_gguf_fixtures.py MODEL_KEY [path.gguf]
+Usage: REF_THREADS=2 /opt/frugal-ref/bin/python tests/reference/make_gguf_fixtures.py MODEL_KEY [path.gguf]
 """
 import hashlib
 import json
@@ -107,15 +107,30 @@ MODELS = {
 PPL_CTX = 512
 
 
-def load_tokenizer(key, folder, name):
+def load_tokenizer(key, path):
     if key == "gemma3-270m":
-        return gemma_tokenizer_from_gguf(os.path.join(folder, name))
-    return AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        tok = gemma_tokenizer_from_gguf(path)
+    else:
+        tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    # transformers 4.57 gives SmolLM2's GGUF a LlamaTokenizerFast that adds BOS although the GGUF's
+    # add_bos_token is false; frugal and llama.cpp follow the GGUF, and so must the reference.
+    add_bos = gguf_field(path, "tokenizer.ggml.add_bos_token")
+    add_bos = bool(add_bos[0]) if add_bos is not None else False
+    if hasattr(tok, "add_bos_token") and tok.add_bos_token != add_bos:
+        tok.add_bos_token = add_bos
+    if (tok("a")["input_ids"][:1] == [tok.bos_token_id]) != add_bos:
+        raise SystemExit(f"{path}: the tokenizer's BOS does not follow tokenizer.ggml.add_bos_token = {add_bos}")
+    return tok
+
+
+def gguf_field(path, key):
+    field = GGUFReader(path).fields.get(key)
+    return None if field is None else field.parts[-1]
 
 
 def gguf_chat_template(path):
-    field = GGUFReader(path).fields.get("tokenizer.chat_template")
-    return None if field is None else bytes(field.parts[-1]).decode("utf-8")
+    value = gguf_field(path, "tokenizer.chat_template")
+    return None if value is None else bytes(value).decode("utf-8")
 
 
 def rounded(values, digits=5):
@@ -195,7 +210,7 @@ def main():
     torch.set_num_threads(max(1, int(os.environ.get("REF_THREADS", "1"))))
 
     folder, name = os.path.dirname(os.path.abspath(gguf_path)), os.path.basename(gguf_path)
-    tok = load_tokenizer(key, folder, name)
+    tok = load_tokenizer(key, os.path.join(folder, name))
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     model.eval()
     vocab = model.config.vocab_size
