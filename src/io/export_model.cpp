@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
 #include "io/tensor_names.h"
+#include "model/families.h"
 #include "tokenizer/pretokenizer.h"
 
 namespace frugal {
@@ -74,11 +76,6 @@ double json_number(float x) {
   return std::strtod(std::string(buf, end).c_str(), nullptr);
 }
 
-bool is_vector_role(WeightRole r) {
-  return r == WeightRole::AttnNorm || r == WeightRole::FfnNorm || r == WeightRole::OutputNorm || r == WeightRole::Bq ||
-         r == WeightRole::Bk || r == WeightRole::Bv;
-}
-
 }  // namespace
 
 // ---- GGUF ----
@@ -116,7 +113,26 @@ void set_gguf_model_metadata(GgufWriter& w, const LlamaConfig& c, const std::str
     w.set_string(a + "rope.scaling.type", "linear");
     w.set_f32(a + "rope.scaling.factor", c.rope_linear_factor);
   }
+  if (c.sliding_window > 0) {
+    w.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
+    if (c.sliding_window_pattern > 0)
+      w.set_u32(a + "attention.sliding_window_pattern", static_cast<uint32_t>(c.sliding_window_pattern));
+  }
+  if (c.rope_local_theta > 0) w.set_f32(a + "rope.freq_base_swa", c.rope_local_theta);
   w.set_u32(a + "vocab_size", static_cast<uint32_t>(c.vocab_size));
+}
+
+// What a GGUF cannot say about a config (llama.cpp derives it from the architecture instead).
+void check_gguf_can_describe(const LlamaConfig& c, const std::string& path, std::vector<std::string>& notes) {
+  const ModelFamily& family = family_of_architecture(c.architecture, path);
+  if (family.fused_projections)
+    fail(path, "", "writing " + c.architecture + " (fused qkv/gate_up projections) as GGUF is not supported yet");
+  if (c.attention_scale_or_default() != 1.0f / std::sqrt(static_cast<float>(c.head_dim)))
+    fail(path, "", "GGUF cannot store an attention scale other than 1/sqrt(head_dim) (query_pre_attn_scalar); "
+                   "write a Hugging Face folder instead");
+  if (c.sliding_window > 0 && family.architecture == "llama")
+    notes.push_back("sliding window " + std::to_string(c.sliding_window) +
+                    " written, but llama.cpp's llama architecture ignores it (frugal reads it)");
 }
 
 void set_gguf_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t vocab_size,
@@ -183,17 +199,18 @@ std::string torch_dtype_name(ExportDtype dtype) {
 ojson hf_config(const Model& model, ExportDtype dtype) {
   const LlamaConfig& c = model.config;
   const Vocab& v = model.tokenizer->vocab();
-  const bool qwen2 = c.architecture == "qwen2";
+  const ModelFamily& family = family_of_architecture(c.architecture, model.path);
+  const bool gemma = c.activation == MlpActivation::GeluTanh;
   ojson j;
-  j["architectures"] = {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
-  j["model_type"] = qwen2 ? "qwen2" : "llama";
+  j["architectures"] = {std::string(family.hf_class)};
+  j["model_type"] = std::string(family.hf_model_types.front());
   j["attention_bias"] = c.qkv_bias;
   j["attention_dropout"] = 0.0;
   j["bos_token_id"] = v.bos_id >= 0 ? ojson(v.bos_id) : ojson(nullptr);
   j["eos_token_id"] = v.eos_id >= 0 ? ojson(v.eos_id) : ojson(nullptr);
   j["pad_token_id"] = v.pad_id >= 0 ? ojson(v.pad_id) : ojson(nullptr);
   j["head_dim"] = c.head_dim;
-  j["hidden_act"] = "silu";
+  j[gemma ? "hidden_activation" : "hidden_act"] = gemma ? "gelu_pytorch_tanh" : "silu";
   j["hidden_size"] = c.dim;
   j["initializer_range"] = 0.02;
   j["intermediate_size"] = c.ffn_dim;
@@ -206,9 +223,40 @@ ojson hf_config(const Model& model, ExportDtype dtype) {
   j["rms_norm_eps"] = json_number(c.rms_eps);
   // rope_theta / rope_scaling / torch_dtype: the spelling every transformers version reads (5.x
   // converts them to rope_parameters / dtype).
-  if (c.rope_linear_factor != 1.0f) j["rope_scaling"] = {{"factor", json_number(c.rope_linear_factor)}, {"rope_type", "linear"}, {"type", "linear"}};
-  else j["rope_scaling"] = nullptr;
+  if (c.rope_linear_factor != 1.0f) {
+    j["rope_scaling"] = {{"factor", json_number(c.rope_linear_factor)}, {"rope_type", "linear"}, {"type", "linear"}};
+  } else if (!c.rope_freq_factors.empty()) {
+    if (c.rope_llama3.factor == 0)
+      fail(model.path, "rope_freqs", "Llama 3 RoPE frequency factors without their llama3 parameters (a GGUF stores "
+                                     "only the factors) cannot be written to config.json");
+    j["rope_scaling"] = {{"factor", json_number(c.rope_llama3.factor)},
+                         {"low_freq_factor", json_number(c.rope_llama3.low_freq_factor)},
+                         {"high_freq_factor", json_number(c.rope_llama3.high_freq_factor)},
+                         {"original_max_position_embeddings", c.rope_llama3.original_context},
+                         {"rope_type", "llama3"}};
+  } else {
+    j["rope_scaling"] = nullptr;
+  }
   j["rope_theta"] = json_number(c.rope_theta);
+  if (c.sliding_window > 0) {
+    j["sliding_window"] = c.sliding_window;
+    if (c.sliding_window_pattern > 0) {
+      j["sliding_window_pattern"] = c.sliding_window_pattern;
+      ojson types = ojson::array();
+      for (int64_t l = 0; l < c.n_layers; ++l) types.push_back(c.layer_slides(l) ? "sliding_attention" : "full_attention");
+      j["layer_types"] = types;
+    }
+  } else if (family.architecture != "llama") {
+    j["sliding_window"] = nullptr;
+    j["use_sliding_window"] = false;
+  }
+  if (gemma) {
+    const float s = c.attention_scale_or_default();
+    j["query_pre_attn_scalar"] = json_number(1.0f / (s * s));
+    j["rope_local_base_freq"] = json_number(c.rope_local_theta > 0 ? c.rope_local_theta : c.rope_theta);
+    j["attn_logit_softcapping"] = nullptr;
+    j["final_logit_softcapping"] = nullptr;
+  }
   j["tie_word_embeddings"] = c.tied_output;
   j["torch_dtype"] = torch_dtype_name(dtype);
   j["use_cache"] = true;
@@ -428,8 +476,12 @@ std::vector<std::string> export_gguf(const Model& model, const std::string& path
   const LlamaConfig& c = model.config;
   std::vector<std::string> notes;
   GgufWriter w;
+  check_gguf_can_describe(c, path, notes);
   set_gguf_model_metadata(w, c, model.name, dtype);
   set_gguf_tokenizer_metadata(w, model.tokenizer->vocab(), c.vocab_size, notes);
+  if (!c.rope_freq_factors.empty())  // Llama 3's RoPE, as llama.cpp's converter writes it
+    w.add_tensor("rope_freqs.weight", {static_cast<int64_t>(c.rope_freq_factors.size())}, GgmlType::F32,
+                 std::span<const float>(c.rope_freq_factors));
 
   const bool permute = gguf_permutes_rotary_rows(c.architecture);
   // weight_slots only takes addresses; nothing is written through them here.
@@ -488,6 +540,11 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
       notes.push_back("tokenizer: SentencePiece scores converted to BPE merges, as transformers converts Llama 2");
   }
 
+  const ModelFamily& family = family_of_architecture(c.architecture, dir);
+  if (family.fused_projections)
+    fail(dir, "", "writing " + c.architecture + " (fused qkv/gate_up projections) as a Hugging Face folder is not supported yet");
+  std::deque<std::vector<float>> shifted;  // norms of families that store w for (1 + w)
+
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) fail(dir, "", "cannot create the folder: " + ec.message());
@@ -519,6 +576,11 @@ std::vector<std::string> export_hf(const Model& model, const std::string& dir, E
       continue;
     }
     const float* values = s.data;
+    if (family.hf_norm_offset != 0 && is_norm_role(s.role)) {
+      std::vector<float>& d = shifted.emplace_back(s.data, s.data + n);
+      for (float& x : d) x -= family.hf_norm_offset;
+      values = d.data();
+    }
     if (linear && linear->packed) {
       // GGUF blocks: written expanded (this format has no such tensors).
       std::vector<float>& d = expanded.emplace_back(n);

@@ -79,11 +79,6 @@ std::vector<float> llama3_frequency_factors(const nlohmann::json& rope, const Ll
   return factors;
 }
 
-bool is_norm_role(WeightRole r) {
-  return r == WeightRole::AttnNorm || r == WeightRole::FfnNorm || r == WeightRole::OutputNorm || r == WeightRole::QNorm ||
-         r == WeightRole::KNorm || r == WeightRole::PostAttnNorm || r == WeightRole::PostFfnNorm;
-}
-
 // A slot of Phi-3's fused projections: qkv_proj holds [q; k; v] rows, gate_up_proj [gate; up].
 void read_fused_rows(const std::map<std::string, const SafetensorsTensor*>& by_name, const LlamaConfig& c,
                      const WeightSlot& s, const std::string& dir, std::map<std::string, std::vector<float>>& cache) {
@@ -170,7 +165,12 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
   c.rope_theta = json_get<float>(rope, "rope_theta", path, json_get<float>(j, "rope_theta", path, 10000.0f));
   std::string rope_type = json_get<std::string>(rope, "rope_type", path, json_get<std::string>(rope, "type", path, "default"));
   if (rope_type == "linear") c.rope_linear_factor = json_get<float>(rope, "factor", path);
-  else if (rope_type == "llama3") c.rope_freq_factors = llama3_frequency_factors(rope, c, path);
+  else if (rope_type == "llama3") {
+    c.rope_freq_factors = llama3_frequency_factors(rope, c, path);
+    c.rope_llama3 = {json_get<float>(rope, "factor", path), json_get<float>(rope, "low_freq_factor", path),
+                     json_get<float>(rope, "high_freq_factor", path),
+                     json_get<int64_t>(rope, "original_max_position_embeddings", path)};
+  }
   else if (rope_type != "default") fail(path, "rope_scaling", "RoPE scaling '" + rope_type + "' is not supported");
   c.validate(path);
   return c;

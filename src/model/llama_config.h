@@ -41,6 +41,12 @@ struct LlamaConfig {
   // Llama 3 RoPE: each frequency i divided by rope_freq_factors[i] (GGUF `rope_freqs`, or computed
   // from config.json's llama3 parameters); empty: none.
   std::vector<float> rope_freq_factors;
+  // The llama3 parameters those factors were computed from, when config.json gave them (written
+  // back to config.json; a GGUF stores only the factors). factor 0: none.
+  struct Llama3Rope {
+    float factor = 0, low_freq_factor = 0, high_freq_factor = 0;
+    int64_t original_context = 0;
+  } rope_llama3;
 
   int64_t q_dim() const { return n_heads * head_dim; }
   bool layer_slides(int64_t layer) const {

@@ -75,6 +75,15 @@ bool is_linear_role(WeightRole r) {
          r == WeightRole::Gate || r == WeightRole::Up || r == WeightRole::Down;
 }
 
+bool is_norm_role(WeightRole r) {
+  return r == WeightRole::AttnNorm || r == WeightRole::FfnNorm || r == WeightRole::OutputNorm || r == WeightRole::QNorm ||
+         r == WeightRole::KNorm || r == WeightRole::PostAttnNorm || r == WeightRole::PostFfnNorm;
+}
+
+bool is_vector_role(WeightRole r) {
+  return is_norm_role(r) || r == WeightRole::Bq || r == WeightRole::Bk || r == WeightRole::Bv;
+}
+
 std::vector<WeightSlot> weight_slots(const LlamaConfig& c, LlamaWeights& w) {
   std::vector<WeightSlot> slots = weight_layout(c);
   for (WeightSlot& s : slots) {

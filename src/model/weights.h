@@ -82,6 +82,9 @@ std::vector<WeightSlot> weight_layout(const LlamaConfig& config);
 
 // Wq ... Down: the projections LoRA adapts and QLoRA holds in 4 bits.
 bool is_linear_role(WeightRole role);
+// RMSNorm weights (model-level and per block), and every one-dimensional weight (norms, biases).
+bool is_norm_role(WeightRole role);
+bool is_vector_role(WeightRole role);
 
 // In and out features of a linear layer (Wq ... Down) under `config`.
 int64_t linear_in_features(const LlamaConfig& config, WeightRole role);
