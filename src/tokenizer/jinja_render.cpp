@@ -82,6 +82,15 @@ class Renderer {
   }
 
   Flow exec(const Stmt& s) {
+    try {
+      return exec_unlocated(s);
+    } catch (const JinjaError& e) {
+      if (e.line > 0) throw;
+      throw JinjaError(s.line, e.what());  // value helpers (repr, ==) know no line
+    }
+  }
+
+  Flow exec_unlocated(const Stmt& s) {
     step(s.line);
     switch (s.kind) {
       case Stmt::Kind::Text:
@@ -144,6 +153,7 @@ class Renderer {
     if (items.empty()) return exec_body(s.else_body);
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      step(s.line);  // an iteration counts even when its body is empty
       Dict loop;
       loop.set("index0", Value::from(i));
       loop.set("index", Value::from(i + 1));

@@ -16,7 +16,7 @@ namespace frugal::jinja {
 struct RenderSettings {
   std::tm now{};                         // what strftime_now formats
   size_t max_output_bytes = 64u << 20;   // 64 MiB
-  int64_t max_steps = 10'000'000;        // statements and expressions evaluated
+  int64_t max_steps = 2'000'000;         // statements and expressions evaluated
 };
 
 // `variables` are the template's globals (messages, add_generation_prompt, bos_token, ...).

@@ -120,7 +120,7 @@ TEST(ChatTemplateJinja, BrokenTemplatesFailWithOneLine) {
       {"{# unclosed", p + "line 1: a comment {# is never closed"},
       {"{% endfor %}", p + "line 1: unexpected 'endfor'"},
       {"{% frobnicate %}", p + "line 1: unknown statement 'frobnicate'"},
-      {"{{ (1 }}", p + "line 1: expected ')', got '}}'"},
+      {"{{ (1 }}", p + "line 1: unexpected '}'"},
       {"{{ 1 $ 2 }}", p + "line 1: unexpected character '$'"},
       {"\n\n{{ raise_exception('Only user and assistant roles are supported!') }}",
        p + "line 3: Only user and assistant roles are supported!"},
@@ -142,7 +142,7 @@ TEST(ChatTemplateJinja, BrokenTemplatesFailWithOneLine) {
     EXPECT_EQ(got.find('\n'), std::string::npos) << got;
   }
   // Deep nesting and runaway loops are bounded errors, not stack overflows or hangs.
-  EXPECT_NE(render_error(std::string(5000, '(') + "1" + std::string(5000, ')')).find("nests too deeply"), std::string::npos);
+  EXPECT_NE(render_error("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}").find("nests too deeply"), std::string::npos);
   EXPECT_NE(render_error("{{ " + std::string(5000, '[') + std::string(5000, ']') + " }}").find("nests too deeply"),
             std::string::npos);
   EXPECT_NE(render_error("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")
