@@ -43,6 +43,8 @@ struct ExampleBuilder::Impl {
   const Tokenizer* tok = nullptr;
   TokenizeOptions options;
   std::string chat_template;                // the one in use; "" when there is none
+  std::optional<ChatTemplate> chat;         // chat_template parsed, when there is one
+  std::string chat_error;                   // why it could not be, reported when a record needs it
   std::optional<Tokenizer> without_prefix;  // SPM with a space prefix only: the same vocab without it
   std::vector<std::string> special_texts;   // what parse_special cuts out of text (for without_prefix)
 
@@ -99,6 +101,11 @@ struct ExampleBuilder::Impl {
     return ex;
   }
 
+  std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+    if (!chat) fail(chat_error.empty() ? "chat template: the model has no chat template" : chat_error);
+    return chat->render(messages, chat_options(tok->vocab(), add_generation_prompt));
+  }
+
   // Turn by turn: the text each message adds is the difference between renders of the conversation
   // up to it and up to the one before, so any template we render works without knowing its markup.
   // An assistant turn is split further: the header (what add_generation_prompt adds), the content,
@@ -112,7 +119,7 @@ struct ExampleBuilder::Impl {
     for (const ChatMessage& m : messages) {
       const std::vector<ChatMessage> before = upto;
       upto.push_back(m);
-      std::string full = render_chat(chat_template, upto, false);
+      std::string full = render(upto, false);
       if (!full.starts_with(previous))
         fail("chat template", "", "rendering one more message changed the text before it; cannot mask turn by turn");
       if (m.role != "assistant" || all) {
@@ -120,7 +127,7 @@ struct ExampleBuilder::Impl {
         previous = std::move(full);
         continue;
       }
-      std::string header_end = render_chat(chat_template, before, true);
+      std::string header_end = render(before, true);
       if (!header_end.starts_with(previous) || !full.starts_with(header_end)) header_end = previous;
       const std::string body = full.substr(header_end.size());
       const size_t at = m.content.empty() ? 0 : body.find(m.content);
@@ -155,6 +162,13 @@ ExampleBuilder::ExampleBuilder(const Tokenizer& tokenizer, TokenizeOptions optio
   m.options = std::move(options);
   const Vocab& v = tokenizer.vocab();
   m.chat_template = m.options.chat_template.empty() ? v.chat_template : m.options.chat_template;
+  if (!m.chat_template.empty()) {
+    try {
+      m.chat.emplace(m.chat_template, v.source.empty() ? "chat template" : v.source);
+    } catch (const Error& e) {
+      m.chat_error = e.what();
+    }
+  }
   if (v.kind == TokenizerKind::Spm && v.add_space_prefix) {
     Vocab plain = v;
     plain.add_space_prefix = false;

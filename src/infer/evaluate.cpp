@@ -59,9 +59,11 @@ EvalResult evaluate_dataset(Model& model, const Dataset& dataset, const EvalOpti
   g.max_new_tokens = options.max_new_tokens;
   g.precision = options.precision;
   const int64_t total = static_cast<int64_t>(data.records.size());
+  const ChatTemplate chat_template(tok.vocab().chat_template, data.path);
+  const ChatOptions chat = chat_options(tok.vocab(), true);
   for (const Record& r : data.records) {
     auto [conversation, reference] = split_record(r, data.format, data.path);
-    const std::string prompt = render_chat(tok.vocab().chat_template, conversation, true, data.path);
+    const std::string prompt = chat_template.render(conversation, chat);
     const std::vector<int32_t> ids = tok.encode(prompt, true, true);
     const GenerateResult out = generate(model, ids, g, nullptr);
     EvalSample s;

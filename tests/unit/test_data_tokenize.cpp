@@ -219,13 +219,24 @@ TEST(DataTokenize, InstructionAsChatTurnsWhenTheModelHasATemplate) {
 }
 
 TEST(DataTokenize, Llama2ChatOnSentencePiece) {
-  // A Llama 2 template (recognised by [INST]); <s> and </s> are control tokens of this vocabulary.
-  const std::string tpl = "{{ bos_token }}{% for message in messages %}[INST] ... [/INST]{% endfor %}";
+  // Llama-2-chat's template; <s> and </s> are control tokens of this vocabulary, and the template
+  // writes them through bos_token and eos_token.
+  const std::string tpl =
+      R"TPL({% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %})TPL"
+      R"TPL({% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %})TPL"
+      R"TPL({% set system_message = false %}{% endif %}{% for message in loop_messages %})TPL"
+      R"TPL({% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %})TPL"
+      R"TPL({{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %})TPL"
+      R"TPL({% if loop.index0 == 0 and system_message != false %})TPL"
+      R"TPL({% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %})TPL"
+      R"TPL({% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %})TPL"
+      R"TPL({{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %})TPL"
+      R"TPL({{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %})TPL";
   TokenizeOptions o;
   o.chat_template = tpl;
   const std::vector<ChatMessage> messages = {{"user", "Hi there"}, {"assistant", "Hello friend"}};
   const Example ex = ExampleBuilder(spm(), o).build(chat(messages), DatasetFormat::Chat);
-  const std::string rendered = render_chat(tpl, messages, false);
+  const std::string rendered = render_chat(tpl, messages, chat_options(spm().vocab(), false));
   EXPECT_EQ(rendered, "<s>[INST] Hi there [/INST] Hello friend </s>");
   EXPECT_EQ(ex.tokens, spm().encode(rendered, false, true));  // one BOS: the template's
   EXPECT_EQ(ex.tokens[0], 1);

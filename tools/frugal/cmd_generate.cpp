@@ -47,7 +47,8 @@ int cmd_generate(const Args& args) {
     std::vector<ChatMessage> messages;
     if (o.was_set("system")) messages.push_back({"system", o.get("system")});
     messages.push_back({"user", prompt});
-    prompt = render_chat(model->tokenizer->vocab().chat_template, messages, true, model->path);
+    const Vocab& vocab = model->tokenizer->vocab();
+    prompt = render_chat(vocab.chat_template, messages, chat_options(vocab, true), model->path);
     parse_special = true;
   }
   std::vector<int32_t> tokens = model->tokenizer->encode(prompt, true, parse_special);
