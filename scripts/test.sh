@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-scripts/fetch_model.sh >/dev/null
+# SmolLM2 (the default model) and the Gemma 3 / Qwen2.5 GGUFs the family tests compare with transformers.
+scripts/fetch_model.sh all >/dev/null
 # A small Python environment for the upstream checks only (never on the product's path).
 venv=.cache/test-venv
 if ! "$venv/bin/python" -c "import gguf, numpy, safetensors" 2>/dev/null; then
