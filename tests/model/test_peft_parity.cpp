@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../unit/peft_parity_util.h"
 #include "../unit/test_paths.h"
 #include "data/batch.h"
 #include "io/peft_adapter.h"
@@ -24,26 +25,6 @@ namespace frugal {
 namespace {
 
 const std::string kModel = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
-
-// A fixture micro-batch as the trainer sees it: HF labels (unshifted, -100 on prompt and padding)
-// become next-token targets, targets[t] = labels[t + 1].
-Batch fixture_batch(const nlohmann::json& b, int32_t pad_id) {
-  const auto ids = b["input_ids"].get<std::vector<std::vector<int32_t>>>();
-  const auto labels = b["labels"].get<std::vector<std::vector<int32_t>>>();
-  const auto mask = b["attention_mask"].get<std::vector<std::vector<int32_t>>>();
-  Batch batch;
-  batch.B = static_cast<int64_t>(ids.size());
-  batch.T = static_cast<int64_t>(ids[0].size());
-  for (int64_t r = 0; r < batch.B; ++r)
-    for (int64_t t = 0; t < batch.T; ++t) {
-      const bool real = mask[r][t] != 0;
-      batch.tokens.push_back(real ? ids[r][t] : pad_id);
-      batch.targets.push_back(t + 1 < batch.T ? labels[r][t + 1] : kIgnoreTarget);
-      batch.positions.push_back(static_cast<int32_t>(t));
-      batch.segments.push_back(real ? 0 : -1);
-    }
-  return batch;
-}
 
 TEST(PeftParity, TenAdamWStepsMatchTransformersPeftAtFp32) {
   const std::string dir = test::fixture("peft_parity");
@@ -64,7 +45,7 @@ TEST(PeftParity, TenAdamWStepsMatchTransformersPeftAtFp32) {
 
   std::vector<Batch> batches;
   for (const auto& b : fx["batches"]) {
-    batches.push_back(fixture_batch(b, fx["pad_id"].get<int32_t>()));
+    batches.push_back(test::peft_fixture_batch(b, fx["pad_id"].get<int32_t>()));
     ASSERT_EQ(batches.back().target_count(), b["target_count"].get<int64_t>());
   }
   const std::vector<double> ref_losses = fx["losses"];
@@ -73,8 +54,7 @@ TEST(PeftParity, TenAdamWStepsMatchTransformersPeftAtFp32) {
   TrainingPass pass(*model, &adapter, {Precision::F32, false, false});
   const size_t n = adapter.values.size();
   std::vector<float> m(n, 0.0f), v(n, 0.0f);
-  const AdamWHyper hyper{fx["lr"].get<double>(), fx["betas"][0].get<double>(), fx["betas"][1].get<double>(),
-                         fx["eps"].get<double>(), fx["weight_decay"].get<double>()};
+  const AdamWHyper hyper = test::peft_fixture_adamw(fx);
 
   for (int64_t step = 1; step <= static_cast<int64_t>(ref_losses.size()); ++step) {
     const Batch& batch = batches[(step - 1) % batches.size()];
