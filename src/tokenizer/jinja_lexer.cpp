@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "tokenizer/jinja_value.h"
+#include "tokenizer/unicode.h"
 
 namespace frugal::jinja {
 
@@ -17,24 +18,6 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 int count_newlines(const std::string& s, size_t from, size_t to) {
   return static_cast<int>(std::count(s.begin() + static_cast<std::ptrdiff_t>(from), s.begin() + static_cast<std::ptrdiff_t>(to), '\n'));
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 // Text with Python's rstrip() applied (all trailing whitespace, Unicode spaces included).
@@ -238,7 +221,7 @@ class Lexer {
             throw JinjaError(line_, "a malformed \\" + std::string(1, e) + " escape");
           const uint32_t cp = static_cast<uint32_t>(std::strtoul(hex.c_str(), nullptr, 16));
           if (cp > 0x10FFFF) throw JinjaError(line_, "an escape beyond Unicode");
-          append_utf8(value, cp);
+          frugal::append_utf8(value, cp);
           p += n;
           break;
         }

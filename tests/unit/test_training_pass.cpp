@@ -79,6 +79,21 @@ void expect_directional(TrainingPass& pass, const Batch& b, std::vector<std::pai
   EXPECT_NEAR(analytic, numeric, 1e-2 * std::abs(numeric)) << what;
 }
 
+// (parameter, its gradient) for every LoRA value, or every weight of a full fine-tune.
+std::vector<std::pair<float*, float>> lora_pairs(LoraAdapter& adapter, TrainingPass& pass) {
+  std::vector<std::pair<float*, float>> all;
+  for (size_t i = 0; i < adapter.values.size(); ++i) all.push_back({&adapter.values[i], pass.lora_grads()[i]});
+  return all;
+}
+
+std::vector<std::pair<float*, float>> weight_pairs(const LlamaConfig& c, LlamaWeights& w, LlamaWeights& g) {
+  std::vector<std::pair<float*, float>> all;
+  std::vector<WeightSlot> ws = weight_slots(c, w), gs = weight_slots(c, g);
+  for (size_t s = 0; s < ws.size(); ++s)
+    for (int64_t i = 0; i < ws[s].rows * ws[s].cols; ++i) all.push_back({ws[s].data + i, gs[s].data[i]});
+  return all;
+}
+
 TEST(TrainingPass, LoraGradientsMatchCentralDifferences) {
   auto model = stories();
   LoraAdapter adapter = test::random_lora(model->config, 0.1f, 3);
@@ -104,9 +119,7 @@ TEST(TrainingPass, LoraGradientsMatchCentralDifferences) {
     }
   }
   EXPECT_GE(checked, 20);
-  std::vector<std::pair<float*, float>> all;
-  for (size_t i = 0; i < adapter.values.size(); ++i) all.push_back({&adapter.values[i], pass.lora_grads()[i]});
-  expect_directional(pass, b, all, "all LoRA parameters");
+  expect_directional(pass, b, lora_pairs(adapter, pass), "all LoRA parameters");
 }
 
 TEST(TrainingPass, FullFinetuneGradientsMatchCentralDifferences) {
@@ -137,11 +150,7 @@ TEST(TrainingPass, FullFinetuneGradientsMatchCentralDifferences) {
   };
   for (const Probe& p : probes) expect_close(p.grad, numeric_grad(pass, b, p.value, 1e-2f), p.name);
   // Every weight of the model at once.
-  std::vector<std::pair<float*, float>> all;
-  std::vector<WeightSlot> ws = weight_slots(model->config, w), gs = weight_slots(model->config, g);
-  for (size_t s = 0; s < ws.size(); ++s)
-    for (int64_t i = 0; i < ws[s].rows * ws[s].cols; ++i) all.push_back({ws[s].data + i, gs[s].data[i]});
-  expect_directional(pass, b, all, "all weights");
+  expect_directional(pass, b, weight_pairs(model->config, w, g), "all weights");
 }
 
 TEST(TrainingPass, CheckpointingGivesTheSameGradients) {
@@ -254,9 +263,7 @@ TEST(TrainingPass, EveryFeatureLoraGradientsMatchCentralDifferences) {
   const Batch b = small_batch();
   pass.zero_grad();
   EXPECT_NEAR(pass.forward_backward(b, 1.0f, 0).loss_sum, loss_of(pass, b), 1e-4);
-  std::vector<std::pair<float*, float>> all;
-  for (size_t i = 0; i < adapter.values.size(); ++i) all.push_back({&adapter.values[i], pass.lora_grads()[i]});
-  expect_directional(pass, b, all, "all LoRA parameters");
+  expect_directional(pass, b, lora_pairs(adapter, pass), "all LoRA parameters");
 }
 
 TEST(TrainingPass, EveryFeatureFullFinetuneGradientsMatchCentralDifferences) {
@@ -283,11 +290,7 @@ TEST(TrainingPass, EveryFeatureFullFinetuneGradientsMatchCentralDifferences) {
       {"gate L1", &w.layers[1].gate.data[5000], g.layers[1].gate.data[5000]},
   };
   for (const Probe& p : probes) expect_close(p.grad, numeric_grad(pass, b, p.value, 1e-2f), p.name);
-  std::vector<std::pair<float*, float>> all;
-  std::vector<WeightSlot> ws = weight_slots(model->config, w), gs = weight_slots(model->config, g);
-  for (size_t s = 0; s < ws.size(); ++s)
-    for (int64_t i = 0; i < ws[s].rows * ws[s].cols; ++i) all.push_back({ws[s].data + i, gs[s].data[i]});
-  expect_directional(pass, b, all, "all weights");
+  expect_directional(pass, b, weight_pairs(model->config, w, g), "all weights");
 }
 
 TEST(TrainingPass, EveryFeatureCheckpointingGivesTheSameGradients) {
