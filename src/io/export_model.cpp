@@ -238,6 +238,8 @@ ojson byte_level_step(bool use_regex) {
 ojson byte_level_pre_tokenizer(const Vocab& v) {
   const PreTokenizerSpec* spec = find_pre_tokenizer(v.pre);
   if (!spec) fail(v.source, "pre", "pre-tokenizer '" + v.pre + "' is unknown");
+  if (!spec->byte_level)
+    fail(v.source, "pre", "pre-tokenizer '" + v.pre + "' works on raw UTF-8, which has no byte-level tokenizer.json form here");
   const auto& rx = spec->regexes;
   if (rx.size() == 1 && pre_tokenizer_for_regex(rx[0], false) == "gpt-2") return byte_level_step(true);
   if (rx.size() == 2 && rx[0] == R"(\p{N})" && pre_tokenizer_for_regex(rx[1], false) == "gpt-2")

@@ -43,7 +43,7 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 struct Tokenizer::Impl {
   Vocab vocab;
   TokenIndex index;
-  std::optional<PreTokenizer> pre;  // byte-level BPE only
+  std::optional<PreTokenizer> pre;  // BPE only
   std::vector<std::string> pieces;  // token_to_piece(id, false) for every id
   std::vector<int32_t> end_ids;     // sorted: EOS, EOT and the other end-of-generation tokens
 
@@ -111,7 +111,10 @@ struct Tokenizer::Impl {
       case TokenType::Normal:
         break;
     }
-    return vocab.kind == TokenizerKind::Spm ? replace_all(text, kSpaceMark, " ") : alphabet_to_bytes(text);
+    // SentencePiece-style vocabularies (and BPE ones over raw UTF-8 with escaped spaces) spell a
+    // space as U+2581; byte-level BPE spells bytes in GPT-2's alphabet (llama.cpp's token_to_piece).
+    if (vocab.kind == TokenizerKind::Spm || (pre && pre->spec().escape_spaces)) return replace_all(text, kSpaceMark, " ");
+    return alphabet_to_bytes(text);
   }
 
   void check_id(int32_t id) const {
@@ -169,7 +172,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       escaped += replace_all(raw, " ", kSpaceMark);
       spm_encode(m.vocab, m.index, escaped, out);
     } else {
-      bpe_encode(m.vocab, m.index, *m.pre, raw, out);
+      if (m.pre->spec().escape_spaces)
+        bpe_encode(m.vocab, m.index, *m.pre, replace_all(raw, " ", kSpaceMark), out);
+      else
+        bpe_encode(m.vocab, m.index, *m.pre, raw, out);
     }
     after_special = false;
   }
