@@ -3,6 +3,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
+#include <cwctype>
+#include <locale.h>
 #include <new>
 #include <utility>
 
@@ -11,21 +14,9 @@
 
 namespace frugal {
 
-std::string pre_tokenizer_for_regex(std::string_view regex, bool individual_digits_first) {
-  // Hugging Face's ByteLevel regex is GPT-2's with a final "|\s+", which changes no piece.
-  std::string trimmed(regex);
-  if (trimmed.size() > 4 && trimmed.ends_with(R"(|\s+)") && !trimmed.ends_with(R"(\s+(?!\S)|\s+)"))
-    trimmed.resize(trimmed.size() - 4);
-  for (std::string_view name : pre_tokenizer_names()) {
-    const PreTokenizerSpec* spec = find_pre_tokenizer(name);
-    if (individual_digits_first) {
-      if (spec->regexes.size() == 2 && spec->regexes[0] == R"(\p{N})" && spec->regexes[1] == trimmed) return spec->name;
-    } else if (spec->regexes.size() == 1 && spec->regexes[0] == trimmed) {
-      return spec->name;
-    }
-  }
-  return "";
-}
+const char* const kUnicodePunctuation = R"([\p{P}!-/:-@\[-`{-~])";
+const char* const kUnicodeWhitespace =
+    R"([\t\n\x{0B}\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}])";
 
 struct SplitRegex::Compiled {
   pcre2_code* code = nullptr;
@@ -75,41 +66,192 @@ void SplitRegex::find_all(std::string_view text, std::vector<std::pair<size_t, s
   }
 }
 
-PreTokenizer::PreTokenizer(const std::string& name, const std::string& source) {
-  const PreTokenizerSpec* spec = find_pre_tokenizer(name);
-  if (!spec) fail(source, "pre", "pre-tokenizer '" + name + "' is not one llama.cpp knows");
-  *this = PreTokenizer(*spec, source);
+namespace {
+
+std::unique_ptr<SplitRegex> compile(const std::string& pattern, const std::string& source, const std::string& what) {
+  return pattern.empty() ? nullptr : std::make_unique<SplitRegex>(pattern, source, what);
 }
 
-PreTokenizer::PreTokenizer(const PreTokenizerSpec& spec, const std::string& source) : spec_(spec) {
-  for (const std::string& pattern : spec.regexes) regexes_.emplace_back(pattern, source, "pre-tokenizer '" + spec.name + "'");
+uint32_t decode_utf8(std::string_view s, size_t i, size_t len) {
+  static constexpr uint8_t kLeadMask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  uint32_t cp = static_cast<uint8_t>(s[i]) & kLeadMask[len];
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+  return cp;
+}
+
+// Unicode lower case per code point, as Rust's char::to_lowercase (Hugging Face's Lowercase): the
+// simple mapping, and U+0130, the one character whose lower case is two.
+std::string lowercase(std::string_view text) {
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = utf8_sequence_length(static_cast<uint8_t>(text[i]));
+    const uint32_t cp = decode_utf8(text, i, len);
+    i += len;
+    if (cp == 0x130) {  // I with dot above: i + combining dot above
+      out += "i\xCC\x87";
+      continue;
+    }
+    const uint32_t lower = cp < 0x80 ? static_cast<uint32_t>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp)
+                           : utf8        ? static_cast<uint32_t>(towlower_l(static_cast<wint_t>(cp), utf8))
+                                         : cp;
+    append_utf8(out, lower);
+  }
+  return out;
+}
+
+}  // namespace
+
+PreTokenizer::PreTokenizer(const TextPipeline& pipeline, const std::string& source) : pipeline_(pipeline) {
+  for (size_t i = 0; i < pipeline.normalizers.size(); ++i)
+    normalizer_regexes_.push_back(compile(pipeline.normalizers[i].regex, source, "normalizer " + std::to_string(i)));
+  for (size_t i = 0; i < pipeline.steps.size(); ++i) {
+    const PreTokenizerStep& s = pipeline.steps[i];
+    std::string pattern = s.regex;
+    if (s.kind == PreTokenizerStep::Kind::Metaspace && s.split) pattern = "\\Q" + s.text + "\\E";
+    step_regexes_.push_back(compile(pattern, source, "pre-tokenizer step " + std::to_string(i)));
+  }
 }
 
 PreTokenizer::~PreTokenizer() = default;
 PreTokenizer::PreTokenizer(PreTokenizer&&) noexcept = default;
 PreTokenizer& PreTokenizer::operator=(PreTokenizer&&) noexcept = default;
 
-void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& pieces) const {
-  std::vector<std::string_view> current{text};
-  std::vector<std::string_view> next;
+std::string PreTokenizer::normalize(std::string_view text) const {
+  std::string s(text);
   std::vector<std::pair<size_t, size_t>> matches;
-  for (const SplitRegex& regex : regexes_) {
-    next.clear();
-    for (std::string_view piece : current) {
-      // Match inside the piece only, so lookaheads such as (?!\S) stop at its end, as in llama.cpp.
-      matches.clear();
-      regex.find_all(piece, matches);
-      size_t start = 0;  // end of the last piece emitted
-      for (const auto& [begin, end] : matches) {
-        if (begin > start) next.push_back(piece.substr(start, begin - start));
-        if (end > begin) next.push_back(piece.substr(begin, end - begin));
-        start = end;
+  for (size_t i = 0; i < pipeline_.normalizers.size(); ++i) {
+    const NormalizerStep& n = pipeline_.normalizers[i];
+    switch (n.kind) {
+      case NormalizerStep::Kind::Prepend:
+        if (!s.empty()) s.insert(0, n.text);
+        break;
+      case NormalizerStep::Kind::Replace: {
+        matches.clear();
+        normalizer_regexes_[i]->find_all(s, matches);
+        std::string out;
+        size_t last = 0;
+        for (const auto& [b, e] : matches) {
+          if (e == b) continue;  // an empty match replaces nothing
+          out.append(s, last, b - last);
+          out += n.text;
+          last = e;
+        }
+        out.append(s, last);
+        s = std::move(out);
+        break;
       }
-      if (start < piece.size()) next.push_back(piece.substr(start));
+      case NormalizerStep::Kind::Lowercase:
+        s = lowercase(s);
+        break;
+      case NormalizerStep::Kind::Strip: {
+        static const SplitRegex space(std::string(kUnicodeWhitespace) + "+", "", "");
+        matches.clear();
+        space.find_all(s, matches);
+        size_t begin = 0, end = s.size();
+        if (n.left && !matches.empty() && matches.front().first == 0) begin = matches.front().second;
+        if (n.right && !matches.empty() && matches.back().second == s.size()) end = std::max(begin, matches.back().first);
+        s = s.substr(begin, end - begin);
+        break;
+      }
     }
-    std::swap(current, next);
   }
-  pieces.insert(pieces.end(), current.begin(), current.end());
+  return s;
+}
+
+// Hugging Face's NormalizedString::split: the piece becomes its matches and the text between them
+// (with `invert`, the roles swap), then `behavior` decides what becomes of the matches.
+void PreTokenizer::cut(const SplitRegex& regex, SplitBehavior behavior, bool invert, std::vector<Piece>& pieces) const {
+  struct Range {
+    size_t begin, end;
+    bool match;
+  };
+  std::vector<Piece> out;
+  std::vector<std::pair<size_t, size_t>> found;
+  std::vector<Range> ranges, merged;
+  for (Piece& piece : pieces) {
+    const std::string& t = piece.text;
+    found.clear();
+    regex.find_all(t, found);
+    ranges.clear();
+    size_t last = 0;
+    for (const auto& [b, e] : found) {
+      if (b > last) ranges.push_back({last, b, invert});
+      ranges.push_back({b, e, !invert});
+      last = e;
+    }
+    if (last < t.size()) ranges.push_back({last, t.size(), invert});
+
+    merged.clear();
+    bool previous_match = false;
+    switch (behavior) {
+      case SplitBehavior::Isolated:
+      case SplitBehavior::Removed:
+        merged = ranges;
+        break;
+      case SplitBehavior::Contiguous:
+        for (const Range& r : ranges) {
+          if (r.match == previous_match && !merged.empty()) merged.back().end = r.end;
+          else merged.push_back({r.begin, r.end, false});
+          previous_match = r.match;
+        }
+        break;
+      case SplitBehavior::MergedWithPrevious:
+        for (const Range& r : ranges) {
+          if (r.match && !previous_match && !merged.empty()) merged.back().end = r.end;
+          else merged.push_back({r.begin, r.end, false});
+          previous_match = r.match;
+        }
+        break;
+      case SplitBehavior::MergedWithNext:
+        for (auto it = ranges.rbegin(); it != ranges.rend(); ++it) {
+          if (it->match && !previous_match && !merged.empty()) merged.back().begin = it->begin;
+          else merged.push_back({it->begin, it->end, false});
+          previous_match = it->match;
+        }
+        std::reverse(merged.begin(), merged.end());
+        break;
+    }
+    for (const Range& r : merged) {
+      if (r.end == r.begin || (behavior == SplitBehavior::Removed && r.match)) continue;
+      out.push_back({t.substr(r.begin, r.end - r.begin), piece.at_start && r.begin == 0});
+    }
+  }
+  pieces = std::move(out);
+}
+
+void PreTokenizer::split(std::string_view text, bool at_start, std::vector<std::string>& words) const {
+  std::vector<Piece> pieces;
+  std::string normalized = normalize(text);
+  if (normalized.empty()) return;
+  pieces.push_back({std::move(normalized), at_start});
+  for (size_t i = 0; i < pipeline_.steps.size(); ++i) {
+    const PreTokenizerStep& s = pipeline_.steps[i];
+    switch (s.kind) {
+      case PreTokenizerStep::Kind::Split:
+        cut(*step_regexes_[i], s.behavior, s.invert, pieces);
+        break;
+      case PreTokenizerStep::Kind::PrefixSpace:
+        for (Piece& p : pieces)
+          if (p.text.front() != ' ') p.text.insert(0, 1, ' ');
+        break;
+      case PreTokenizerStep::Kind::Metaspace:
+        for (Piece& p : pieces) {
+          std::string replaced;
+          for (char c : p.text) {
+            if (c == ' ') replaced += s.text;
+            else replaced += c;
+          }
+          const bool prepend = s.prepend == PrependScheme::Always || (s.prepend == PrependScheme::First && p.at_start);
+          if (prepend && !replaced.starts_with(s.text)) replaced.insert(0, s.text);
+          p.text = std::move(replaced);
+        }
+        if (s.split) cut(*step_regexes_[i], SplitBehavior::MergedWithNext, false, pieces);
+        break;
+    }
+  }
+  for (Piece& p : pieces) words.push_back(std::move(p.text));
 }
 
 }  // namespace frugal

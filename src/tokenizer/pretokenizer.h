@@ -1,12 +1,15 @@
-// Pre-tokenizers of BPE vocabularies: the text is cut into words by a chain of regexes before
-// merges run, and no merge crosses a cut. Each GGUF `tokenizer.ggml.pre` name selects the chain
-// llama.cpp uses for it (src/llama-vocab.cpp), which is the Hugging Face tokenizer's regex; the
-// table of names is pretokenizer_table.cpp.
+// Pre-tokenizers of BPE vocabularies: normalizers rewrite the text and a chain of splits cuts it
+// into words before merges run; no merge crosses a cut (text_pipeline.h). Each GGUF
+// `tokenizer.ggml.pre` name selects the chain llama.cpp uses for it (src/llama-vocab.cpp), which
+// is the Hugging Face tokenizer's regex; the table of names is pretokenizer_table.cpp.
 #pragma once
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "tokenizer/text_pipeline.h"
 
 namespace frugal {
 
@@ -23,14 +26,17 @@ struct PreTokenizerSpec {
   bool whole_newline_runs = false;   // a word of line breaks that is a token stays whole (Gemma 4)
 };
 
+// GPT-2's regex as llama.cpp writes it (Hugging Face's ByteLevel adds "|\s+", which changes no piece).
+extern const char* const kGpt2Regex;
+
 // nullptr when `name` is not a pre-tokenizer llama.cpp knows.
 const PreTokenizerSpec* find_pre_tokenizer(std::string_view name);
 // Every name find_pre_tokenizer accepts, in table order.
 const std::vector<std::string_view>& pre_tokenizer_names();
 
-// Canonical name for a Hugging Face regex (tokenizer.json Split pattern or the ByteLevel
-// pre-tokenizer's built-in one), or "" when we do not know it.
-std::string pre_tokenizer_for_regex(std::string_view regex, bool individual_digits_first);
+// The first GGUF name whose pipeline is `p` (only Isolated regex splits over byte-level text qualify),
+// or "" when none is.
+std::string pre_tokenizer_name_for(const TextPipeline& p);
 
 // One regex compiled for splitting (PCRE2, UTF + Unicode properties, JIT where available).
 class SplitRegex {
@@ -53,24 +59,29 @@ class SplitRegex {
 
 class PreTokenizer {
  public:
-  // Compiles the regexes once; fails naming `source` when `name` is unknown.
-  PreTokenizer(const std::string& name, const std::string& source);
-  PreTokenizer(const PreTokenizerSpec& spec, const std::string& source);
+  // Compiles the regexes once; fails naming `source` on a regex that does not compile.
+  PreTokenizer(const TextPipeline& pipeline, const std::string& source);
   ~PreTokenizer();
   PreTokenizer(PreTokenizer&&) noexcept;
   PreTokenizer& operator=(PreTokenizer&&) noexcept;
 
-  // Cuts valid UTF-8 `text` into consecutive non-empty pieces that cover it exactly (matches and
-  // the text between matches both become pieces, as llama.cpp's unicode_regex_split and Hugging
-  // Face's Split(behavior = Isolated) do). Thread-safe.
-  void split(std::string_view text, std::vector<std::string_view>& pieces) const;
+  // Normalizes valid UTF-8 `text` and cuts it into non-empty words. `at_start`: the text begins the
+  // whole input (Metaspace's prepend_scheme "first"). Thread-safe.
+  void split(std::string_view text, bool at_start, std::vector<std::string>& pieces) const;
 
-  const PreTokenizerSpec& spec() const { return spec_; }
-  bool ignore_merges() const { return spec_.ignore_merges; }
+  const TextPipeline& pipeline() const { return pipeline_; }
 
  private:
-  PreTokenizerSpec spec_;
-  std::vector<SplitRegex> regexes_;
+  struct Piece {
+    std::string text;
+    bool at_start;
+  };
+  std::string normalize(std::string_view text) const;
+  void cut(const SplitRegex& regex, SplitBehavior behavior, bool invert, std::vector<Piece>& pieces) const;
+
+  TextPipeline pipeline_;
+  std::vector<std::unique_ptr<SplitRegex>> normalizer_regexes_;  // one per normalizer (null where none)
+  std::vector<std::unique_ptr<SplitRegex>> step_regexes_;        // one per step (null where none)
 };
 
 }  // namespace frugal

@@ -9,8 +9,7 @@
 // afmoe, newline runs; src/unicode.cpp), the regex here gives that splitter's pieces.
 // tests/reference/make_pretokenizer_fixture.py derives the names, flags and pieces from llama.cpp's
 // source and the `tokenizers` library, and tests/unit/test_pretokenizer.cpp holds this table to them.
-#include <array>
-
+#include "core/error.h"
 #include "tokenizer/pretokenizer.h"
 
 namespace frugal {
@@ -20,7 +19,8 @@ namespace {
 // GPT-2 as llama.cpp writes it. Hugging Face's ByteLevel adds a final "|\s+", which never changes
 // the pieces: the only whitespace it could match alone is one character before a non-space, and
 // that character is already cut off as the text between two matches.
-constexpr std::string_view kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+#define FRUGAL_GPT2 R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))"
+constexpr std::string_view kGpt2 = FRUGAL_GPT2;
 // Llama 3's family: the contractions, a word with at most one leading non-letter, a number, a run
 // of symbols with the line breaks after it, line breaks with the spaces before them, spaces.
 #define FRUGAL_LLAMA3_LIKE(DIGITS) \
@@ -194,6 +194,9 @@ std::vector<NamedSpec> build_table() {
 
 }  // namespace
 
+const char* const kGpt2Regex = FRUGAL_GPT2;
+#undef FRUGAL_GPT2
+
 const std::vector<std::string_view>& pre_tokenizer_names() {
   static const std::vector<std::string_view> names = [] {
     std::vector<std::string_view> out;
@@ -209,6 +212,49 @@ const PreTokenizerSpec* find_pre_tokenizer(std::string_view name) {
   for (const NamedSpec& entry : table)
     if (entry.name == name) return &entry.spec;
   return nullptr;
+}
+
+}  // namespace frugal
+
+namespace frugal {
+
+TextPipeline pipeline_for_pre(const std::string& name, const std::string& source) {
+  const PreTokenizerSpec* spec = find_pre_tokenizer(name);
+  if (!spec) fail(source, "pre", "pre-tokenizer '" + name + "' is not one llama.cpp knows");
+  TextPipeline p;
+  if (spec->escape_spaces) {
+    NormalizerStep escape;
+    escape.kind = NormalizerStep::Kind::Replace;
+    escape.regex = " ";
+    escape.text = "\xE2\x96\x81";
+    p.normalizers.push_back(std::move(escape));
+    p.space_mark = "\xE2\x96\x81";
+  }
+  for (const std::string& regex : spec->regexes) {
+    PreTokenizerStep split;
+    split.kind = PreTokenizerStep::Kind::Split;
+    split.regex = regex;
+    p.steps.push_back(std::move(split));
+  }
+  p.byte_level = spec->byte_level;
+  p.ignore_merges = spec->ignore_merges;
+  p.whole_newline_runs = spec->whole_newline_runs;
+  p.byte_fallback = true;  // llama.cpp: <0xNN> tokens, and bytes without one are dropped
+  return p;
+}
+
+std::string pre_tokenizer_name_for(const TextPipeline& p) {
+  if (!p.normalizers.empty() || !p.byte_level || p.whole_newline_runs) return "";
+  std::vector<std::string> regexes;
+  for (const PreTokenizerStep& s : p.steps) {
+    if (s.kind != PreTokenizerStep::Kind::Split || s.behavior != SplitBehavior::Isolated || s.invert) return "";
+    regexes.push_back(s.regex);
+  }
+  for (std::string_view name : pre_tokenizer_names()) {
+    const PreTokenizerSpec* spec = find_pre_tokenizer(name);
+    if (spec->byte_level && spec->regexes == regexes && spec->ignore_merges == p.ignore_merges) return spec->name;
+  }
+  return "";
 }
 
 }  // namespace frugal

@@ -47,15 +47,18 @@ TEST(PreTokenizerTable, PiecesMatchTheTokenizersLibrary) {
   for (const auto& [name, flags] : fixture()["names"].items()) {
     const PreTokenizerSpec* spec = find_pre_tokenizer(name);
     ASSERT_NE(spec, nullptr) << name;
-    const PreTokenizer pre(*spec, "table");
+    // The regex chain alone: escape_spaces (U+2581 for spaces) is a normalizer, tested with encoding.
+    TextPipeline pipeline = pipeline_for_pre(name, "table");
+    pipeline.normalizers.clear();
+    const PreTokenizer pre(pipeline, "table");
     const auto& expected = fixture()["types"][flags["type"].get<std::string>()]["pieces"];
     ASSERT_EQ(expected.size(), texts.size()) << name;
     for (size_t i = 0; i < texts.size(); ++i) {
       const std::string text = texts[i].get<std::string>();
-      std::vector<std::string_view> pieces;
-      pre.split(text, pieces);
+      std::vector<std::string> pieces;
+      pre.split(text, true, pieces);
       std::vector<size_t> lengths;
-      for (std::string_view p : pieces) lengths.push_back(p.size());
+      for (const std::string& p : pieces) lengths.push_back(p.size());
       const bool same = lengths == expected[i].get<std::vector<size_t>>();
       EXPECT_TRUE(same) << name << " (" << flags["type"].get<std::string>() << ") text " << i << ": '" << text << "'";
       mismatches += !same;
