@@ -156,6 +156,8 @@ void set_gguf_tokenizer_metadata(GgufWriter& w, const Vocab& vocab, int64_t voca
     }
   }
   const bool spm = v.kind == TokenizerKind::Spm;
+  if (!spm && v.pipeline)
+    fail(v.source, "pre_tokenizer", "this pipeline has no GGUF tokenizer.ggml.pre name that llama.cpp knows");
   w.set_string("tokenizer.ggml.model", spm ? "llama" : "gpt2");
   w.set_string("tokenizer.ggml.pre", spm ? "default" : v.pre);
   w.set("tokenizer.ggml.tokens", gguf_value_string_array(v.tokens));
@@ -284,11 +286,14 @@ ojson byte_level_step(bool use_regex) {
 
 // The tokenizer.json pre-tokenizer for one of our byte-level pre-tokenizer names.
 ojson byte_level_pre_tokenizer(const Vocab& v) {
+  if (v.pipeline) fail(v.source, "pre_tokenizer", "writing a pipeline of its own back to tokenizer.json is not supported");
   const PreTokenizerSpec* spec = find_pre_tokenizer(v.pre);
   if (!spec) fail(v.source, "pre", "pre-tokenizer '" + v.pre + "' is unknown");
+  if (!spec->byte_level)
+    fail(v.source, "pre", "pre-tokenizer '" + v.pre + "' works on raw UTF-8, which has no byte-level tokenizer.json form here");
   const auto& rx = spec->regexes;
-  if (rx.size() == 1 && pre_tokenizer_for_regex(rx[0], false) == "gpt-2") return byte_level_step(true);
-  if (rx.size() == 2 && rx[0] == R"(\p{N})" && pre_tokenizer_for_regex(rx[1], false) == "gpt-2")
+  if (rx.size() == 1 && rx[0] == kGpt2Regex) return byte_level_step(true);
+  if (rx.size() == 2 && rx[0] == R"(\p{N})" && rx[1] == kGpt2Regex)
     return {{"type", "Sequence"},
             {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, byte_level_step(true)}}};
   if (rx.size() == 1)

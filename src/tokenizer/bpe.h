@@ -1,6 +1,7 @@
-// Byte-level BPE (GPT-2, Llama 3, Qwen2, StarCoder, SmolLM ...; llama.cpp's llm_tokenizer_bpe):
+// BPE with a merge list (GPT-2, Llama 3, Qwen2, StarCoder, SmolLM ...; llama.cpp's llm_tokenizer_bpe):
 // the pre-tokenizer cuts the text into words, each word's bytes are spelled in GPT-2's byte
-// alphabet, and adjacent symbols merge by merge rank, lowest first, inside each word.
+// alphabet (or kept as UTF-8 where the pipeline says so), and adjacent symbols merge by merge rank,
+// lowest first, inside each word.
 #pragma once
 #include <cstdint>
 #include <string_view>
@@ -12,8 +13,9 @@
 
 namespace frugal {
 
-// `text` is one piece of raw text (special tokens already cut out), valid UTF-8.
+// `text` is one piece of raw text (special tokens already cut out), valid UTF-8; `at_start` when it
+// begins the whole input.
 void bpe_encode(const Vocab& vocab, const TokenIndex& index, const PreTokenizer& pre, std::string_view text,
-                std::vector<int32_t>& out);
+                bool at_start, std::vector<int32_t>& out);
 
 }  // namespace frugal

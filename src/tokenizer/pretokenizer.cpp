@@ -3,6 +3,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
+#include <cwctype>
+#include <locale.h>
 #include <new>
 #include <utility>
 
@@ -11,90 +14,103 @@
 
 namespace frugal {
 
-namespace {
+const char* const kUnicodePunctuation = R"([\p{P}!-/:-@\[-`{-~])";
+const char* const kUnicodeWhitespace =
+    R"([\t\n\x{0B}\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}])";
 
-// GPT-2's regex as llama.cpp writes it. Hugging Face's ByteLevel adds a final "|\s+", which never
-// changes the pieces: the only whitespace it could match alone is one character before a
-// non-space, and that character is already cut off as the text between two matches.
-constexpr std::string_view kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
-constexpr std::string_view kGpt2Hf = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-// Llama 3 and Qwen2 differ only in how many digits a number piece holds. llama.cpp spells the
-// case-insensitive contractions as character classes; Hugging Face writes (?i:...).
-constexpr std::string_view kLlama3 =
-    R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kLlama3Hf =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kQwen2 =
-    R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr std::string_view kQwen2Hf =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-
-struct NamedSpec {
-  std::vector<std::string_view> names;
-  PreTokenizerSpec spec;
-};
-
-const std::vector<NamedSpec>& spec_table() {
-  static const std::vector<NamedSpec> table = {
-      {{"default"}, {{R"([\p{P}\$\+<=>\^~\|]+)", std::string(kGpt2), R"(\p{N}+)", "[0-9][0-9][0-9]"}, false, false}},
-      {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "jina-v1-en", "jina-v2-code",
-        "roberta-bpe", "mpt", "olmo", "jais", "exaone4", "trillion", "granite-docling", "mellum", "a.x-4.0"},
-       {{std::string(kGpt2)}, false, false}},
-      // Hugging Face: Digits(individual_digits) then ByteLevel.
-      {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"},
-       {{R"(\p{N})", std::string(kGpt2)}, false, false}},
-      {{"falcon"}, {{R"([\p{P}\$\+<=>\^~\|`]+)", std::string(kGpt2), "[0-9][0-9][0-9]"}, false, false}},
-      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"},
-       {{std::string(kLlama3)}, true, true}},
-      {{"dbrx", "smaug-bpe", "chatglm-bpe", "glm4"}, {{std::string(kLlama3)}, false, false}},
-      {{"qwen2", "deepseek-r1-qwen", "megrez", "stablelm2", "kormo", "hunyuan"}, {{std::string(kQwen2)}, false, false}},
-  };
-  return table;
-}
-
-}  // namespace
-
-const PreTokenizerSpec* find_pre_tokenizer(std::string_view name) {
-  for (const NamedSpec& entry : spec_table())
-    for (std::string_view n : entry.names)
-      if (n == name) return &entry.spec;
-  return nullptr;
-}
-
-std::string pre_tokenizer_for_regex(std::string_view regex, bool individual_digits_first) {
-  const bool gpt2 = regex == kGpt2 || regex == kGpt2Hf;
-  if (individual_digits_first) return gpt2 ? "smollm" : "";
-  if (gpt2) return "gpt-2";
-  if (regex == kLlama3 || regex == kLlama3Hf) return "llama3";
-  if (regex == kQwen2 || regex == kQwen2Hf) return "qwen2";
-  return "";
-}
-
-struct PreTokenizer::Compiled {
+struct SplitRegex::Compiled {
   pcre2_code* code = nullptr;
   ~Compiled() { pcre2_code_free(code); }
 };
 
-PreTokenizer::PreTokenizer(const std::string& name, const std::string& source) {
-  const PreTokenizerSpec* spec = find_pre_tokenizer(name);
-  if (!spec) fail(source, "pre", "pre-tokenizer '" + name + "' is not supported");
-  ignore_merges_ = spec->ignore_merges;
-  for (const std::string& pattern : spec->regexes) {
-    int error = 0;
-    PCRE2_SIZE error_offset = 0;
-    auto compiled = std::make_unique<Compiled>();
-    compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                                   &error, &error_offset, nullptr);
-    if (!compiled->code) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(error, message, sizeof message);
-      fail(source, "pre-tokenizer '" + name + "'",
-           "regex does not compile at offset " + std::to_string(error_offset) + ": " +
-               reinterpret_cast<const char*>(message));
+SplitRegex::SplitRegex(const std::string& pattern, const std::string& source, const std::string& what)
+    : compiled_(std::make_unique<Compiled>()) {
+  int error = 0;
+  PCRE2_SIZE error_offset = 0;
+  compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                                  &error, &error_offset, nullptr);
+  if (!compiled_->code) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error, message, sizeof message);
+    fail(source, what,
+         "regex does not compile at offset " + std::to_string(error_offset) + ": " +
+             reinterpret_cast<const char*>(message));
+  }
+  // JIT is several times faster on long texts; the interpreter is the fallback where JIT is missing.
+  pcre2_jit_compile(compiled_->code, PCRE2_JIT_COMPLETE);
+}
+
+SplitRegex::~SplitRegex() = default;
+SplitRegex::SplitRegex(SplitRegex&&) noexcept = default;
+SplitRegex& SplitRegex::operator=(SplitRegex&&) noexcept = default;
+
+void SplitRegex::find_all(std::string_view text, std::vector<std::pair<size_t, size_t>>& matches) const {
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match_data(
+      pcre2_match_data_create_from_pattern(compiled_->code, nullptr), &pcre2_match_data_free);
+  if (!match_data) throw std::bad_alloc();
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const int rc = pcre2_match(compiled_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match_data.get(), nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    // Resource limits (JIT stack, match limit) would otherwise cut the text silently wrong.
+    if (rc < 0) fail("tokenize: pre-tokenizer regex failed with PCRE2 error " + std::to_string(rc));
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match_data.get());
+    matches.emplace_back(ov[0], ov[1]);
+    if (ov[1] > ov[0]) {
+      pos = ov[1];
+    } else {  // an empty match: step over one character
+      if (ov[0] >= text.size()) break;
+      pos = ov[0] + utf8_sequence_length(static_cast<uint8_t>(text[ov[0]]));
     }
-    // JIT is several times faster on long texts; the interpreter is the fallback where JIT is missing.
-    pcre2_jit_compile(compiled->code, PCRE2_JIT_COMPLETE);
-    regexes_.push_back(std::move(compiled));
+  }
+}
+
+namespace {
+
+std::unique_ptr<SplitRegex> compile(const std::string& pattern, const std::string& source, const std::string& what) {
+  return pattern.empty() ? nullptr : std::make_unique<SplitRegex>(pattern, source, what);
+}
+
+uint32_t decode_utf8(std::string_view s, size_t i, size_t len) {
+  static constexpr uint8_t kLeadMask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+  uint32_t cp = static_cast<uint8_t>(s[i]) & kLeadMask[len];
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+  return cp;
+}
+
+// Unicode lower case per code point, as Rust's char::to_lowercase (Hugging Face's Lowercase): the
+// simple mapping, and U+0130, the one character whose lower case is two.
+std::string lowercase(std::string_view text) {
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = utf8_sequence_length(static_cast<uint8_t>(text[i]));
+    const uint32_t cp = decode_utf8(text, i, len);
+    i += len;
+    if (cp == 0x130) {  // I with dot above: i + combining dot above
+      out += "i\xCC\x87";
+      continue;
+    }
+    const uint32_t lower = cp < 0x80 ? static_cast<uint32_t>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp)
+                           : utf8        ? static_cast<uint32_t>(towlower_l(static_cast<wint_t>(cp), utf8))
+                                         : cp;
+    append_utf8(out, lower);
+  }
+  return out;
+}
+
+}  // namespace
+
+PreTokenizer::PreTokenizer(const TextPipeline& pipeline, const std::string& source) : pipeline_(pipeline) {
+  for (size_t i = 0; i < pipeline.normalizers.size(); ++i)
+    normalizer_regexes_.push_back(compile(pipeline.normalizers[i].regex, source, "normalizer " + std::to_string(i)));
+  for (size_t i = 0; i < pipeline.steps.size(); ++i) {
+    const PreTokenizerStep& s = pipeline.steps[i];
+    std::string pattern = s.regex;
+    if (s.kind == PreTokenizerStep::Kind::Metaspace && s.split) pattern = "\\Q" + s.text + "\\E";
+    step_regexes_.push_back(compile(pattern, source, "pre-tokenizer step " + std::to_string(i)));
   }
 }
 
@@ -102,40 +118,140 @@ PreTokenizer::~PreTokenizer() = default;
 PreTokenizer::PreTokenizer(PreTokenizer&&) noexcept = default;
 PreTokenizer& PreTokenizer::operator=(PreTokenizer&&) noexcept = default;
 
-void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& pieces) const {
-  std::vector<std::string_view> current{text};
-  std::vector<std::string_view> next;
-  for (const auto& regex : regexes_) {
-    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match_data(
-        pcre2_match_data_create_from_pattern(regex->code, nullptr), &pcre2_match_data_free);
-    if (!match_data) throw std::bad_alloc();
-    pcre2_match_data* match = match_data.get();
-    next.clear();
-    for (std::string_view piece : current) {
-      // Match inside the piece only, so lookaheads such as (?!\S) stop at its end, as in llama.cpp.
-      const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
-      size_t start = 0;  // end of the last match
-      size_t pos = 0;    // where the next search begins
-      while (pos < piece.size()) {
-        const int rc = pcre2_match(regex->code, subject, piece.size(), pos, PCRE2_NO_UTF_CHECK, match, nullptr);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        // Resource limits (JIT stack, match limit) would otherwise cut the text silently wrong.
-        if (rc < 0) fail("tokenize: pre-tokenizer regex failed with PCRE2 error " + std::to_string(rc));
-        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
-        const size_t m_begin = ov[0], m_end = ov[1];
-        if (m_end == m_begin) {  // an empty match cuts nothing; step over one character
-          pos = m_begin + utf8_sequence_length(static_cast<uint8_t>(piece[m_begin]));
-          continue;
+std::string PreTokenizer::normalize(std::string_view text) const {
+  std::string s(text);
+  std::vector<std::pair<size_t, size_t>> matches;
+  for (size_t i = 0; i < pipeline_.normalizers.size(); ++i) {
+    const NormalizerStep& n = pipeline_.normalizers[i];
+    switch (n.kind) {
+      case NormalizerStep::Kind::Prepend:
+        if (!s.empty()) s.insert(0, n.text);
+        break;
+      case NormalizerStep::Kind::Replace: {
+        matches.clear();
+        normalizer_regexes_[i]->find_all(s, matches);
+        std::string out;
+        size_t last = 0;
+        for (const auto& [b, e] : matches) {
+          if (e == b) continue;  // an empty match replaces nothing
+          out.append(s, last, b - last);
+          out += n.text;
+          last = e;
         }
-        if (m_begin > start) next.push_back(piece.substr(start, m_begin - start));
-        next.push_back(piece.substr(m_begin, m_end - m_begin));
-        start = pos = m_end;
+        out.append(s, last);
+        s = std::move(out);
+        break;
       }
-      if (start < piece.size()) next.push_back(piece.substr(start));
+      case NormalizerStep::Kind::Lowercase:
+        s = lowercase(s);
+        break;
+      case NormalizerStep::Kind::Strip: {
+        static const SplitRegex space(std::string(kUnicodeWhitespace) + "+", "", "");
+        matches.clear();
+        space.find_all(s, matches);
+        size_t begin = 0, end = s.size();
+        if (n.left && !matches.empty() && matches.front().first == 0) begin = matches.front().second;
+        if (n.right && !matches.empty() && matches.back().second == s.size()) end = std::max(begin, matches.back().first);
+        s = s.substr(begin, end - begin);
+        break;
+      }
     }
-    std::swap(current, next);
   }
-  pieces.insert(pieces.end(), current.begin(), current.end());
+  return s;
+}
+
+// Hugging Face's NormalizedString::split: the piece becomes its matches and the text between them
+// (with `invert`, the roles swap), then `behavior` decides what becomes of the matches.
+void PreTokenizer::cut(const SplitRegex& regex, SplitBehavior behavior, bool invert, std::vector<Piece>& pieces) const {
+  struct Range {
+    size_t begin, end;
+    bool match;
+  };
+  std::vector<Piece> out;
+  std::vector<std::pair<size_t, size_t>> found;
+  std::vector<Range> ranges, merged;
+  for (Piece& piece : pieces) {
+    const std::string& t = piece.text;
+    found.clear();
+    regex.find_all(t, found);
+    ranges.clear();
+    size_t last = 0;
+    for (const auto& [b, e] : found) {
+      if (b > last) ranges.push_back({last, b, invert});
+      ranges.push_back({b, e, !invert});
+      last = e;
+    }
+    if (last < t.size()) ranges.push_back({last, t.size(), invert});
+
+    merged.clear();
+    bool previous_match = false;
+    switch (behavior) {
+      case SplitBehavior::Isolated:
+      case SplitBehavior::Removed:
+        merged = ranges;
+        break;
+      case SplitBehavior::Contiguous:
+        for (const Range& r : ranges) {
+          if (r.match == previous_match && !merged.empty()) merged.back().end = r.end;
+          else merged.push_back({r.begin, r.end, false});
+          previous_match = r.match;
+        }
+        break;
+      case SplitBehavior::MergedWithPrevious:
+        for (const Range& r : ranges) {
+          if (r.match && !previous_match && !merged.empty()) merged.back().end = r.end;
+          else merged.push_back({r.begin, r.end, false});
+          previous_match = r.match;
+        }
+        break;
+      case SplitBehavior::MergedWithNext:
+        for (auto it = ranges.rbegin(); it != ranges.rend(); ++it) {
+          if (it->match && !previous_match && !merged.empty()) merged.back().begin = it->begin;
+          else merged.push_back({it->begin, it->end, false});
+          previous_match = it->match;
+        }
+        std::reverse(merged.begin(), merged.end());
+        break;
+    }
+    for (const Range& r : merged) {
+      if (r.end == r.begin || (behavior == SplitBehavior::Removed && r.match)) continue;
+      out.push_back({t.substr(r.begin, r.end - r.begin), piece.at_start && r.begin == 0});
+    }
+  }
+  pieces = std::move(out);
+}
+
+void PreTokenizer::split(std::string_view text, bool at_start, std::vector<std::string>& words) const {
+  std::vector<Piece> pieces;
+  std::string normalized = normalize(text);
+  if (normalized.empty()) return;
+  pieces.push_back({std::move(normalized), at_start});
+  for (size_t i = 0; i < pipeline_.steps.size(); ++i) {
+    const PreTokenizerStep& s = pipeline_.steps[i];
+    switch (s.kind) {
+      case PreTokenizerStep::Kind::Split:
+        cut(*step_regexes_[i], s.behavior, s.invert, pieces);
+        break;
+      case PreTokenizerStep::Kind::PrefixSpace:
+        for (Piece& p : pieces)
+          if (p.text.front() != ' ') p.text.insert(0, 1, ' ');
+        break;
+      case PreTokenizerStep::Kind::Metaspace:
+        for (Piece& p : pieces) {
+          std::string replaced;
+          for (char c : p.text) {
+            if (c == ' ') replaced += s.text;
+            else replaced += c;
+          }
+          const bool prepend = s.prepend == PrependScheme::Always || (s.prepend == PrependScheme::First && p.at_start);
+          if (prepend && !replaced.starts_with(s.text)) replaced.insert(0, s.text);
+          p.text = std::move(replaced);
+        }
+        if (s.split) cut(*step_regexes_[i], SplitBehavior::MergedWithNext, false, pieces);
+        break;
+    }
+  }
+  for (Piece& p : pieces) words.push_back(std::move(p.text));
 }
 
 }  // namespace frugal

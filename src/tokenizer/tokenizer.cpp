@@ -43,7 +43,7 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 struct Tokenizer::Impl {
   Vocab vocab;
   TokenIndex index;
-  std::optional<PreTokenizer> pre;  // byte-level BPE only
+  std::optional<PreTokenizer> pre;  // BPE only
   std::vector<std::string> pieces;  // token_to_piece(id, false) for every id
   std::vector<int32_t> end_ids;     // sorted: EOS, EOT and the other end-of-generation tokens
 
@@ -111,7 +111,12 @@ struct Tokenizer::Impl {
       case TokenType::Normal:
         break;
     }
-    return vocab.kind == TokenizerKind::Spm ? replace_all(text, kSpaceMark, " ") : alphabet_to_bytes(text);
+    // SentencePiece-style vocabularies (and BPE ones over raw UTF-8 with escaped spaces) spell a
+    // space as U+2581; byte-level BPE spells bytes in GPT-2's alphabet (llama.cpp's token_to_piece).
+    if (vocab.kind == TokenizerKind::Spm) return replace_all(text, kSpaceMark, " ");
+    const TextPipeline& p = pre->pipeline();
+    if (p.byte_level) return alphabet_to_bytes(text);
+    return p.space_mark.empty() ? text : replace_all(text, p.space_mark, " ");
   }
 
   void check_id(int32_t id) const {
@@ -120,7 +125,10 @@ struct Tokenizer::Impl {
            std::to_string(vocab.tokens.size()) + " tokens)");
   }
 
-  bool strips_first_space() const { return vocab.kind == TokenizerKind::Spm && vocab.add_space_prefix; }
+  bool strips_first_space() const {
+    if (vocab.kind == TokenizerKind::Spm) return vocab.add_space_prefix;
+    return pre->pipeline().strip_leading_spaces > 0;
+  }
 };
 
 Tokenizer::Tokenizer(Vocab vocab) : impl_(std::make_unique<Impl>()) {
@@ -129,7 +137,7 @@ Tokenizer::Tokenizer(Vocab vocab) : impl_(std::make_unique<Impl>()) {
   m.index = build_token_index(m.vocab);
   if (m.vocab.kind == TokenizerKind::Bpe) {
     if (m.vocab.merges.empty()) fail(m.vocab.source, "merges", "a BPE vocabulary needs merges");
-    m.pre.emplace(m.vocab.pre, m.vocab.source);
+    m.pre.emplace(m.vocab.pipeline ? *m.vocab.pipeline : pipeline_for_pre(m.vocab.pre, m.vocab.source), m.vocab.source);
   }
   const auto n = static_cast<int32_t>(m.vocab.tokens.size());
   m.pieces.resize(n);
@@ -169,7 +177,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       escaped += replace_all(raw, " ", kSpaceMark);
       spm_encode(m.vocab, m.index, escaped, out);
     } else {
-      bpe_encode(m.vocab, m.index, *m.pre, raw, out);
+      bpe_encode(m.vocab, m.index, *m.pre, raw, f.begin == 0, out);
     }
     after_special = false;
   }

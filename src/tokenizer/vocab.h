@@ -2,8 +2,11 @@
 // llama2.c tok512.bin, or a Hugging Face tokenizer.json).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "tokenizer/text_pipeline.h"
 
 namespace frugal {
 
@@ -25,7 +28,9 @@ enum class SpacePrefixRule {
 
 struct Vocab {
   TokenizerKind kind = TokenizerKind::Spm;
-  std::string pre = "default";  // pre-tokenizer name as in GGUF tokenizer.ggml.pre
+  std::string pre = "default";  // pre-tokenizer name as in GGUF tokenizer.ggml.pre ("" when none fits)
+  // BPE: the text pipeline, when it is not the one `pre` names (a tokenizer.json of its own making).
+  std::optional<TextPipeline> pipeline;
   std::vector<std::string> tokens;
   std::vector<float> scores;        // SPM merge priority (higher merges first); may be empty for BPE
   std::vector<int32_t> token_types; // TokenType values; empty means all Normal

@@ -29,7 +29,9 @@ Vocab vocab_from_gguf(const GgufFile& gguf) {
   const std::string model = gguf.get_string("tokenizer.ggml.model");
   if (model == "llama") {
     v.kind = TokenizerKind::Spm;
-  } else if (model == "gpt2") {
+  } else if (model == "gpt2" || model == "gemma4") {
+    // "gemma4" is SentencePiece-style BPE over raw UTF-8 with a merge list; llama.cpp reads it as
+    // BPE with the "gemma4" pre-tokenizer whatever tokenizer.ggml.pre says.
     v.kind = TokenizerKind::Bpe;
   } else {
     fail(path, "tokenizer.ggml.model",
@@ -74,9 +76,12 @@ Vocab vocab_from_gguf(const GgufFile& gguf) {
     v.merges = gguf.get_string_array("tokenizer.ggml.merges");
     // llama.cpp falls back to "default" with a warning when the name is missing; an unknown name
     // is an error here, since guessing the regex silently tokenizes differently from the model.
-    v.pre = gguf.get_string("tokenizer.ggml.pre", "default");
+    v.pre = model == "gemma4" ? "gemma4" : gguf.get_string("tokenizer.ggml.pre", "default");
+    if (v.pre.empty()) v.pre = "default";  // as llama.cpp reads an empty name
     const PreTokenizerSpec* spec = find_pre_tokenizer(v.pre);
-    if (!spec) fail(path, "tokenizer.ggml.pre", "pre-tokenizer '" + v.pre + "' is not supported");
+    if (!spec)
+      fail(path, "tokenizer.ggml.pre",
+           "'" + v.pre + "' is unknown to llama.cpp too (it knows e.g. llama-bpe, qwen2, gpt-2, smollm, tekken, gpt-4o)");
     v.add_bos = spec->add_bos;
     v.add_space_prefix = false;
     // llama.cpp defaults BOS and EOS to 11 for gpt2 vocabularies, a leftover that names a
@@ -89,6 +94,7 @@ Vocab vocab_from_gguf(const GgufFile& gguf) {
   v.pad_id = read_id(gguf, "tokenizer.ggml.padding_token_id", v.pad_id, n);
   v.eot_id = read_id(gguf, "tokenizer.ggml.eot_token_id", v.eot_id, n);
   v.add_bos = gguf.get_bool("tokenizer.ggml.add_bos_token", v.add_bos);
+  if (v.kind == TokenizerKind::Bpe && find_pre_tokenizer(v.pre)->always_add_bos) v.add_bos = true;
   v.add_eos = gguf.get_bool("tokenizer.ggml.add_eos_token", v.add_eos);
   v.add_space_prefix = gguf.get_bool("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
   if (v.add_bos && v.bos_id < 0)

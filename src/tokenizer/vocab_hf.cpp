@@ -1,13 +1,17 @@
 // Vocabulary from a Hugging Face tokenizer folder: tokenizer.json (the `tokenizers` library's
 // format) and tokenizer_config.json (transformers' BOS/EOS rules and chat template).
 //
-// Two shapes of BPE model are understood, the ones Llama-family models use:
-//  * byte-level BPE (GPT-2, Llama 3, Qwen2, SmolLM): a ByteLevel pre-tokenizer, alone (GPT-2
-//    regex), after Digits(individual_digits) (StarCoder/SmolLM), or after a Split on a known regex
-//    (Llama 3, Qwen2). The regex chain is mapped to our pre-tokenizer names.
-//  * SentencePiece-style BPE with byte_fallback (Llama 2, Mistral, TinyLlama): spaces become U+2581
-//    through a Prepend + Replace normalizer or a Metaspace pre-tokenizer.
-// Anything else fails with a message naming the file and the field, rather than tokenizing wrong.
+// The BPE model's normalizer, pre-tokenizer and decoder are read generically (hf_pipeline.cpp).
+// Three cases follow from them:
+//  * byte-level BPE (a ByteLevel pre-tokenizer; GPT-2, Llama 3, Qwen2, SmolLM): when the regex chain
+//    is one a GGUF tokenizer.ggml.pre name stands for, the vocabulary takes that name, else it
+//    keeps its own pipeline;
+//  * SentencePiece-style BPE with byte_fallback whose spaces become U+2581 through a Prepend +
+//    Replace normalizer or a Metaspace pre-tokenizer without split (Llama 2, Mistral, TinyLlama):
+//    read as a SentencePiece vocabulary that merges by rank;
+//  * any other pipeline over raw UTF-8 (Gemma's Replace normalizer, Metaspace with split, Split,
+//    Whitespace...): BPE by rank over the pieces, unknown characters to <0xNN> or <unk>.
+// A component we do not implement fails with a message naming the file, the JSON path and the type.
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/read_file.h"
+#include "tokenizer/hf_pipeline.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/token_index.h"
 #include "tokenizer/vocab.h"
@@ -125,42 +130,10 @@ void read_model(const json& root, const std::string& path, HfModel& m) {
   }
 }
 
-// Byte-level BPE: which regex chain the pre-tokenizer amounts to.
-std::string byte_level_pre(const json& pre_tokenizer, const std::string& path) {
-  const std::vector<json> steps = flatten(pre_tokenizer, "pretokenizers");
-  std::string regex;
-  bool digits = false, byte_level_regex = false;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const json& s = steps[i];
-    const std::string type = type_of(s);
-    if (type == "ByteLevel") {
-      if (i + 1 != steps.size()) fail(path, "pre_tokenizer", "ByteLevel must be the last step");
-      if (flag(s, "add_prefix_space", false))
-        fail(path, "pre_tokenizer", "ByteLevel with add_prefix_space is not supported");
-      byte_level_regex = flag(s, "use_regex", true);
-    } else if (type == "Digits" && flag(s, "individual_digits", false) && i == 0) {
-      digits = true;
-    } else if (type == "Split" && i == 0 && s.contains("pattern") && s["pattern"].contains("Regex") &&
-               s.value("behavior", "") == "Isolated" && !flag(s, "invert", false)) {
-      regex = s["pattern"]["Regex"].get<std::string>();
-    } else {
-      fail(path, "pre_tokenizer", "step '" + type + "' is not supported in a byte-level tokenizer");
-    }
-  }
-  std::string name;
-  if (byte_level_regex && regex.empty()) {
-    name = digits ? "smollm" : "gpt-2";
-  } else if (!byte_level_regex && !regex.empty() && !digits) {
-    name = pre_tokenizer_for_regex(regex, false);
-    if (name.empty()) fail(path, "pre_tokenizer", "the Split regex is not one we know: " + regex);
-  } else {
-    fail(path, "pre_tokenizer", "this combination of Split, Digits and ByteLevel is not supported");
-  }
-  return name;
-}
-
-// SentencePiece-style: where the U+2581 space prefix comes from.
-void spm_spaces(const json& root, const std::string& path, Vocab& v) {
+// SentencePiece-style: whether the pipeline is one our SentencePiece encoder reproduces (a U+2581
+// space prefix added by a Prepend + Replace normalizer or a Metaspace pre-tokenizer that does not
+// split), and where the prefix goes.
+bool spm_spaces(const json& root, Vocab& v) {
   const json& normalizer = root.contains("normalizer") ? root["normalizer"] : json();
   const json& pre = root.contains("pre_tokenizer") ? root["pre_tokenizer"] : json();
   bool prepend = false, replace = false;
@@ -172,21 +145,17 @@ void spm_spaces(const json& root, const std::string& path, Vocab& v) {
                n.value("content", "") == kSpaceMark) {
       replace = true;
     } else {
-      fail(path, "normalizer", "step '" + type + "' is not supported");
+      return false;
     }
   }
   if (replace) {
-    if (!pre.is_null()) fail(path, "pre_tokenizer", "a pre-tokenizer after a U+2581 normalizer is not supported");
-    v.add_space_prefix = prepend;
+    if (!pre.is_null() || !prepend) return false;  // no prefix: the generic pipeline does as well
+    v.add_space_prefix = true;
     v.space_prefix_rule = SpacePrefixRule::EveryFragment;
-    return;
+    return true;
   }
-  if (prepend) fail(path, "normalizer", "Prepend without Replace(\" \", U+2581) is not supported");
-  if (type_of(pre) != "Metaspace")
-    fail(path, "pre_tokenizer", "a byte_fallback BPE needs a U+2581 normalizer or a Metaspace pre-tokenizer");
-  if (pre.value("replacement", std::string(kSpaceMark)) != kSpaceMark)
-    fail(path, "pre_tokenizer", "Metaspace with a replacement other than U+2581 is not supported");
-  if (flag(pre, "split", true)) fail(path, "pre_tokenizer", "Metaspace with split = true is not supported");
+  if (prepend || type_of(pre) != "Metaspace") return false;
+  if (pre.value("replacement", std::string(kSpaceMark)) != kSpaceMark || flag(pre, "split", true)) return false;
   std::string scheme = pre.value("prepend_scheme", "");
   if (scheme.empty()) scheme = flag(pre, "add_prefix_space", true) ? "always" : "never";  // older files
   v.add_space_prefix = scheme != "never";
@@ -195,7 +164,8 @@ void spm_spaces(const json& root, const std::string& path, Vocab& v) {
   else if (scheme == "first")
     v.space_prefix_rule = SpacePrefixRule::MetaspaceFirst;
   else if (scheme != "never")
-    fail(path, "pre_tokenizer", "unknown Metaspace prepend_scheme '" + scheme + "'");
+    return false;
+  return true;
 }
 
 // Ids of the special tokens a TemplateProcessing post-processor puts before and after a single
@@ -273,34 +243,25 @@ Vocab vocab_from_hf_dir(const std::string& dir) {
     v.merges = std::move(m.merges);
 
     const json& model = root["model"];
-    const json& pre = root.contains("pre_tokenizer") ? root["pre_tokenizer"] : json();
-    bool byte_level = false;
-    for (const json& s : flatten(pre, "pretokenizers")) byte_level |= type_of(s) == "ByteLevel";
-    if (byte_level) {
+    TextPipeline pipeline = read_hf_pipeline(root, path);
+    if (pipeline.byte_level) {
       v.kind = TokenizerKind::Bpe;
       v.add_space_prefix = false;
-      v.pre = byte_level_pre(pre, path);
-      const json& normalizer = root.contains("normalizer") ? root["normalizer"] : json();
-      // NFC is accepted but not applied (as llama.cpp): text that is already NFC, which is nearly
-      // all text, tokenizes the same.
-      if (!normalizer.is_null() && type_of(normalizer) != "NFC")
-        fail(path, "normalizer", "'" + type_of(normalizer) + "' is not supported with a byte-level tokenizer");
-      const bool ignore_merges = flag(model, "ignore_merges", false);
-      if (ignore_merges != find_pre_tokenizer(v.pre)->ignore_merges)
-        fail(
-            path, "model.ignore_merges",
-            std::string(ignore_merges ? "true" : "false") + " is not supported with the '" + v.pre + "' pre-tokenizer");
-    } else if (flag(model, "byte_fallback", false)) {
+      v.pre = pre_tokenizer_name_for(pipeline);
+      if (v.pre.empty()) v.pipeline = std::move(pipeline);
+    } else if (pipeline.byte_fallback && spm_spaces(root, v)) {
       v.kind = TokenizerKind::Spm;
       v.pre = "default";
-      spm_spaces(root, path, v);
+    } else {
+      v.kind = TokenizerKind::Bpe;
+      v.add_space_prefix = false;
+      v.pre = "";
+      v.pipeline = std::move(pipeline);
+    }
+    if (v.kind == TokenizerKind::Spm || (v.pipeline && !v.pipeline->byte_level))
       for (size_t i = 0; i < v.tokens.size(); ++i)
         if (v.token_types[i] == static_cast<int32_t>(TokenType::Normal) && byte_token_value(v.tokens[i]) >= 0)
           v.token_types[i] = static_cast<int32_t>(TokenType::Byte);
-    } else {
-      fail(path, "pre_tokenizer",
-           "BPE that is neither byte-level (ByteLevel pre-tokenizer) nor SentencePiece-style (byte_fallback)");
-    }
     if (model.contains("unk_token") && model["unk_token"].is_string())
       v.unk_id = id_of(v, model["unk_token"].get<std::string>(), path, "model.unk_token");
   } catch (const json::exception& e) {

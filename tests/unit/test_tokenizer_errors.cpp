@@ -56,12 +56,16 @@ struct SpmFile {
   std::vector<int32_t> types = {2, 3, 3, 1, 1, 1, 1, 1};
   bool with_tokens = true;
   uint32_t bos = 1;
+  std::string pre;                  // tokenizer.ggml.pre, written when not empty
+  std::vector<std::string> merges;  // tokenizer.ggml.merges, written when not empty
 
   std::string save(const std::string& name) const {
     GgufBuilder b;
-    b.header(0, with_tokens ? 6 : 5);
+    b.header(0, (with_tokens ? 6 : 5) + !pre.empty() + !merges.empty());
     b.kv_string("general.architecture", "llama");
     b.kv_string("tokenizer.ggml.model", model);
+    if (!pre.empty()) b.kv_string("tokenizer.ggml.pre", pre);
+    if (!merges.empty()) kv_string_array(b, "tokenizer.ggml.merges", merges);
     if (with_tokens) kv_string_array(b, "tokenizer.ggml.tokens", tokens);
     kv_f32_array(b, "tokenizer.ggml.scores", scores);
     kv_i32_array(b, "tokenizer.ggml.token_type", types);
@@ -124,6 +128,13 @@ TEST(TokenizerErrors, BrokenGgufVocabularies) {
   SpmFile gpt2_without_merges;
   gpt2_without_merges.model = "gpt2";
   gguf_error(gpt2_without_merges, "tok_no_merges", "tokenizer.ggml.merges");
+
+  SpmFile unknown_pre;
+  unknown_pre.model = "gpt2";
+  unknown_pre.merges = {"a b"};
+  unknown_pre.pre = "no-such-pre";
+  EXPECT_NE(gguf_error(unknown_pre, "tok_unknown_pre", "tokenizer.ggml.pre").find("'no-such-pre' is unknown to llama.cpp"),
+            std::string::npos);
 
   SpmFile bad_bos;
   bad_bos.bos = 8;
@@ -211,8 +222,13 @@ TEST(TokenizerErrors, BrokenHfFolders) {
       odd_regex.find("{\"type\": \"ByteLevel\""),
       std::string("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}").size(),
       R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]})");
+  // A regex no GGUF name stands for is read as a pipeline of its own; a component we lack fails.
   const std::string re = hf_dir("hf_regex", odd_regex);
-  error_of([&] { vocab_from_hf_dir(re); }, re + "/tokenizer.json", "pre_tokenizer");
+  EXPECT_EQ(Tokenizer(vocab_from_hf_dir(re)).encode("ab ba", false, false), (std::vector<int32_t>{2, 1, 0}));
+  std::string bert = odd_regex;
+  bert.replace(bert.find("\"Split\""), 7, "\"BertPreTokenizer\"");
+  const std::string bt = hf_dir("hf_bert_pre", bert);
+  error_of([&] { vocab_from_hf_dir(bt); }, bt + "/tokenizer.json", "pre_tokenizer.pretokenizers[0]");
 
   const std::string bad_bos = hf_dir("hf_bad_bos", kByteLevelJson, R"({"bos_token": {"content": "<s>"}})");
   error_of([&] { vocab_from_hf_dir(bad_bos); }, bad_bos + "/tokenizer_config.json", "bos_token");
