@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace frugal {
+#include "core/ignore_target.h"
 
-constexpr int32_t kIgnoreTarget = -100;  // a position that contributes no loss (prompt, padding)
+namespace frugal {
 
 // One tokenized training example. `labels[i]` is the training target for predicting token i
 // from tokens [0, i): labels == tokens where trained, kIgnoreTarget where masked (prompt tokens

@@ -1,6 +1,6 @@
 #include "data/batching.h"
 
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 #include <algorithm>
 #include <cmath>

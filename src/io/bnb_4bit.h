@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/bnb_config.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "quant/quantized_matrix.h"
 
 namespace frugal {

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "quant/quantized_matrix.h"
 
 namespace frugal {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/bnb_config.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "quant/int8_rowwise.h"
 
 namespace frugal {

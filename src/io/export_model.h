@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/gguf_writer.h"
+#include "format/gguf_writer.h"
 #include "model/model.h"
 #include "tokenizer/vocab.h"
 

@@ -1,7 +1,7 @@
 #include "io/export_random.h"
 
 #include "io/gguf_lora.h"
-#include "io/gguf_writer.h"
+#include "format/gguf_writer.h"
 #include "io/tensor_names.h"
 
 namespace frugal {

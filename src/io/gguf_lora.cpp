@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "core/error.h"
-#include "io/gguf.h"
-#include "io/gguf_writer.h"
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
 #include "io/tensor_names.h"
 
 namespace frugal {

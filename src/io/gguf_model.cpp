@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "io/gguf_lora.h"
 #include "io/tensor_names.h"
 #include "model/families.h"

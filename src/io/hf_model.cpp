@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "io/bnb_4bit.h"
 #include "io/bnb_int8.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "io/tensor_names.h"
 #include "model/families.h"
 #include "model/model.h"

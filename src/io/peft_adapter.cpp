@@ -15,8 +15,8 @@
 
 #include "core/error.h"
 #include "core/read_file.h"
-#include "io/gguf_writer.h"
-#include "io/safetensors.h"
+#include "format/gguf_writer.h"
+#include "format/safetensors.h"
 #include "io/tensor_names.h"
 
 namespace frugal {

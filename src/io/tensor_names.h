@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "model/module_names.h"  // hf_module_name, hf_target_name
 #include "model/weights.h"
 
 namespace frugal {
@@ -12,10 +13,6 @@ std::string hf_tensor_name(WeightRole role, int64_t layer);    // "model.layers.
 // The same for a config whose family names a norm differently: with post-norms (Gemma 3) the MLP's
 // pre-norm is `pre_feedforward_layernorm` and `post_attention_layernorm` is the attention's post-norm.
 std::string hf_tensor_name(const LlamaConfig& config, WeightRole role, int64_t layer);
-// HF module path of a linear layer for adapters ("model.layers.3.self_attn.q_proj"), and its short
-// PEFT target name ("q_proj").
-std::string hf_module_name(WeightRole role, int64_t layer);
-std::string hf_target_name(WeightRole role);
 bool is_rotary_projection(WeightRole role);  // Wq/Wk/Bq/Bk: rows differ between GGUF and HF order
 
 }  // namespace frugal

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "data/batch.h"
+#include "core/ignore_target.h"
 #include "kernels/matmul.h"
 
 namespace frugal {

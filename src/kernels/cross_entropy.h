@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/precision.h"
-#include "model/weights.h"
+#include "quant/matrix.h"
 
 namespace frugal {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "core/precision.h"
-#include "model/weights.h"
+#include "quant/matrix.h"
 
 namespace frugal {
 

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "io/tensor_names.h"
+#include "model/module_names.h"
 
 namespace frugal {
 

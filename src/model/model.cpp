@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 
 namespace frugal {
 

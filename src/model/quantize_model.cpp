@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "core/error.h"
-#include "io/tensor_names.h"
+#include "model/module_names.h"
 #include "quant/packed_matrix.h"
 
 namespace frugal {

@@ -145,22 +145,6 @@ void quantize_linear_weight(Matrix& m, Quant4Type type, bool double_quant) {
   std::vector<uint16_t>().swap(m.bf16);
 }
 
-void Matrix::dequantize_into(float* out) const {
-  if (q4)
-    q4->dequantize(out);
-  else if (packed)
-    packed->dequantize(out);
-  else
-    std::copy(data.begin(), data.end(), out);
-}
-
-void Matrix::expand_to_fp32() {
-  if (!compact()) return;
-  data.resize(static_cast<size_t>(rows * cols));
-  dequantize_into(data.data());
-  q4.reset();
-  packed.reset();
-}
 
 void quantize_linear_weight(Matrix& m, const LinearQuantization& q) {
   if (!q.int8) return quantize_linear_weight(m, q.type, q.double_quant);

@@ -1,7 +1,7 @@
 // Vocabulary from GGUF metadata (tokenizer.ggml.*), with llama.cpp's defaults for what a file
 // leaves out (src/llama-vocab.cpp, llama_vocab::impl::load).
 #include "core/error.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/vocab.h"
 #include "tokenizer/vocab_common.h"

@@ -23,7 +23,7 @@
 #include "core/error.h"
 #include "core/read_file.h"
 #include "core/mapped_file.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 
 namespace frugal {
 

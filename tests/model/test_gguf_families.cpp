@@ -25,6 +25,8 @@ struct RealModel {
   std::string fetch;    // the fetch_model.sh argument
 };
 
+void PrintTo(const RealModel& m, std::ostream* os) { *os << m.fixture; }  // names the ctest entries
+
 const RealModel kModels[] = {
     {"gemma3-270m", "gemma-3-270m-Q4_K_M.gguf", "gemma3-270m"},
     {"qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-Q4_K_M.gguf", "qwen2.5-coder-0.5b"},

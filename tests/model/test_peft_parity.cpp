@@ -16,7 +16,7 @@
 #include "../unit/test_paths.h"
 #include "data/batch.h"
 #include "io/peft_adapter.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "model/model.h"
 #include "model/training_pass.h"
 #include "train/optimizer.h"

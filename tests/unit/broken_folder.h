@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "model/model.h"
 #include "test_paths.h"
 

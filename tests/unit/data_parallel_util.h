@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "run_frugal.h"
 #include "train/checkpoint.h"
 

@@ -15,7 +15,7 @@
 #include "infer/session.h"
 #include "io/bnb_4bit.h"
 #include "io/export_model.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "model/model.h"
 #include "broken_folder.h"
 #include "test_paths.h"

@@ -11,7 +11,7 @@
 
 #include "data/batching.h"
 #include "data_parallel_util.h"
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 namespace frugal {
 namespace {

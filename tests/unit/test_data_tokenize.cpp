@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "data/pipeline.h"
 #include "data/tokenize_examples.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "test_paths.h"
 #include "tokenizer/chat_template.h"
 

@@ -11,9 +11,9 @@
 
 #include "core/error.h"
 #include "io/export_model.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "io/gguf_lora.h"
-#include "io/gguf_writer.h"
+#include "format/gguf_writer.h"
 #include "io/peft_adapter.h"
 #include "io/tensor_names.h"
 #include "model/model.h"

@@ -10,8 +10,8 @@
 
 #include "core/error.h"
 #include "core/half.h"
-#include "io/gguf.h"
-#include "io/gguf_writer.h"
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
 #include "test_paths.h"
 
 namespace frugal {

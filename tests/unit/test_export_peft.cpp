@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "io/peft_adapter.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "model/model.h"
 #include "test_paths.h"
 

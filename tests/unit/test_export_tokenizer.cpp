@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "io/export_model.h"
-#include "io/gguf.h"
-#include "io/gguf_writer.h"
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
 #include "test_paths.h"
 #include "vocab_vectors.h"
 #include "tokenizer/pretokenizer.h"

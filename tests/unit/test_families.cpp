@@ -15,7 +15,7 @@
 #include "core/error.h"
 #include "infer/session.h"
 #include "io/peft_adapter.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "io/tensor_names.h"
 #include "model/model.h"
 #include "model/training_pass.h"

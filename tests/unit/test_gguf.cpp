@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "gguf_builder.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "test_paths.h"
 
 namespace frugal {

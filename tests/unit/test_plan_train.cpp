@@ -11,7 +11,7 @@
 #include "core/precision.h"
 #include "plan/frugal_runtime.h"
 #include "plan/plan_format.h"
-#include "plan/train_plan.h"
+#include "train/train_plan.h"
 #include "run_frugal.h"
 
 namespace frugal {

@@ -14,7 +14,7 @@
 #include "io/export_model.h"
 #include "model/model.h"
 #include "model/training_pass.h"
-#include "plan/train_plan.h"
+#include "train/train_plan.h"
 #include "train/train_config.h"
 #include "lora_test_util.h"
 #include "run_frugal.h"

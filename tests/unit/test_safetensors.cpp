@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 #include "test_paths.h"
 
 namespace frugal {

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "gguf_builder.h"
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "test_paths.h"
 #include "tokenizer/tokenizer.h"
 

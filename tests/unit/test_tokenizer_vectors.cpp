@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "test_paths.h"
 #include "vocab_vectors.h"
 #include "tokenizer/tokenizer.h"

@@ -7,7 +7,7 @@
 #include "plan/machine_memory.h"
 #include "plan/model_shapes.h"
 #include "plan/plan_report.h"
-#include "plan/train_plan.h"
+#include "train/train_plan.h"
 
 namespace frugal::cli {
 

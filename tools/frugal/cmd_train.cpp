@@ -2,7 +2,7 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "plan/train_plan.h"
+#include "train/train_plan.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 

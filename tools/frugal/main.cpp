@@ -7,7 +7,7 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 
 namespace {
 

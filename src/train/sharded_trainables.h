@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 #include "model/training_pass.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"

@@ -1,4 +1,4 @@
-#include "dist/sharded_trainables.h"
+#include "train/sharded_trainables.h"
 
 #include <malloc.h>
 

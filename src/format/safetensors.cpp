@@ -1,4 +1,4 @@
-#include "io/safetensors.h"
+#include "format/safetensors.h"
 
 #include <fcntl.h>
 #include <unistd.h>

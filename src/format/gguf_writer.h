@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/gguf.h"
+#include "format/gguf.h"
 #include "quant/ggml_types.h"
 
 namespace frugal {

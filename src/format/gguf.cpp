@@ -1,4 +1,4 @@
-#include "io/gguf.h"
+#include "format/gguf.h"
 
 #include <limits>
 

@@ -1,7 +1,4 @@
-#include "plan/train_plan.h"
-
-#include "io/bnb_config.h"
-#include "io/gguf.h"
+#include "train/train_plan.h"
 
 #include <omp.h>
 
@@ -14,6 +11,8 @@
 
 #include "core/error.h"
 #include "core/precision.h"
+#include "io/bnb_config.h"
+#include "format/gguf.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "plan/frugal_runtime.h"

@@ -1,7 +1,7 @@
 // The MPI communicator (Open MPI from Debian): MPI_COMM_WORLD, errors returned rather than fatal so
 // that a failed collective (a rank died, a host is unreachable) is reported by this rank, naming
 // itself, before the whole job is ended with MPI_Abort.
-#include "dist/communicator.h"
+#include "parallel/communicator.h"
 #include "core/error.h"
 
 #ifdef FRUGAL_HAVE_MPI
