@@ -9,6 +9,7 @@
 #include "format/gguf.h"
 #include "format/gguf_writer.h"
 #include "io/tensor_names.h"
+#include "model/families.h"
 
 namespace frugal {
 
@@ -46,7 +47,9 @@ std::vector<float> dequantized(const GgufTensorInfo& t) {
 
 }  // namespace
 
-bool gguf_permutes_rotary_rows(const std::string& architecture) { return architecture == "llama"; }
+bool gguf_permutes_rotary_rows(const std::string& architecture) {
+  return family_of_architecture(architecture, "GGUF").gguf_rotary_rows_permuted;
+}
 
 float gguf_lora_alpha(const LoraConfig& config) {
   return config.use_rslora ? config.alpha * std::sqrt(static_cast<float>(config.r)) : config.alpha;

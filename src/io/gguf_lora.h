@@ -11,7 +11,8 @@
 namespace frugal {
 
 // Whether GGUF stores Q/K rows of this architecture in Meta's adjacent-pair order: llama.cpp's
-// converter permutes them for "llama" (rope type NORM) but not for NEOX-rope models such as "qwen2".
+// converter permutes them for "llama" (rope type NORM) but not for NEOX-rope models such as "qwen2"
+// (the family table's gguf_rotary_rows_permuted).
 bool gguf_permutes_rotary_rows(const std::string& architecture);
 
 // The alpha llama.cpp needs so that its scale alpha / rank equals ours: alpha itself, or

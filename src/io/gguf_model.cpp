@@ -65,17 +65,9 @@ struct TensorSource {
 };
 
 TensorSource tensor_source(const LlamaConfig& c, const ModelFamily& f, const WeightSlot& s) {
-  if (f.fused_projections && s.layer >= 0) {
+  if (const std::optional<FusedRows> fused = fused_rows(f, c, s.role)) {
     const std::string blk = "blk." + std::to_string(s.layer) + ".";
-    const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
-    switch (s.role) {
-      case WeightRole::Wq: return {blk + "attn_qkv.weight", 0, qkv_rows};
-      case WeightRole::Wk: return {blk + "attn_qkv.weight", c.q_dim(), qkv_rows};
-      case WeightRole::Wv: return {blk + "attn_qkv.weight", c.q_dim() + c.kv_dim(), qkv_rows};
-      case WeightRole::Gate: return {blk + "ffn_up.weight", 0, 2 * c.ffn_dim};
-      case WeightRole::Up: return {blk + "ffn_up.weight", c.ffn_dim, 2 * c.ffn_dim};
-      default: break;
-    }
+    return {blk + (fused->attention ? "attn_qkv.weight" : "ffn_up.weight"), fused->first_row, fused->total_rows};
   }
   return {gguf_tensor_name(s.role, s.layer), 0, s.rows};
 }
@@ -139,7 +131,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   // Dequantize tensor by tensor in parallel; every row decodes independently.
   // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)
   // are stored in HF order already.
-  const bool permute = family.gguf_rotary_rows_permuted;
+  const bool permute = gguf_permutes_rotary_rows(c.architecture);
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < slots.size(); ++i) {
     WeightSlot s = slots[i];

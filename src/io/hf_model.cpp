@@ -79,28 +79,26 @@ std::vector<float> llama3_frequency_factors(const nlohmann::json& rope, const Ll
   return factors;
 }
 
-// A slot of Phi-3's fused projections: qkv_proj holds [q; k; v] rows, gate_up_proj [gate; up].
+// A slot of Phi-3's fused projections (`fused`: where in qkv_proj or gate_up_proj it sits); each
+// fused tensor is read once and dropped after its last slot.
 void read_fused_rows(const std::map<std::string, const SafetensorsTensor*>& by_name, const LlamaConfig& c,
-                     const WeightSlot& s, const std::string& dir, std::map<std::string, std::vector<float>>& cache) {
-  const std::string base = "model.layers." + std::to_string(s.layer) + ".";
-  const bool attn = s.role == WeightRole::Wq || s.role == WeightRole::Wk || s.role == WeightRole::Wv;
-  const std::string name = base + (attn ? "self_attn.qkv_proj.weight" : "mlp.gate_up_proj.weight");
-  const int64_t rows = attn ? c.q_dim() + 2 * c.kv_dim() : 2 * c.ffn_dim;
-  const int64_t first = s.role == WeightRole::Wk ? c.q_dim()
-                        : s.role == WeightRole::Wv ? c.q_dim() + c.kv_dim()
-                        : s.role == WeightRole::Up ? c.ffn_dim : 0;
+                     const WeightSlot& s, const FusedRows& fused, const std::string& dir,
+                     std::map<std::string, std::vector<float>>& cache) {
+  const std::string name = "model.layers." + std::to_string(s.layer) + "." +
+                           (fused.attention ? "self_attn.qkv_proj.weight" : "mlp.gate_up_proj.weight");
   auto& values = cache[name];
   if (values.empty()) {
     auto it = by_name.find(name);
     if (it == by_name.end()) fail(dir, name, "missing tensor");
     const SafetensorsTensor& t = *it->second;
-    if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != c.dim)
-      fail(dir, name, "shape does not match config.json (expected " + std::to_string(rows) + "x" + std::to_string(c.dim) + ")");
-    values.resize(static_cast<size_t>(rows * c.dim));
+    if (t.shape.size() != 2 || t.shape[0] != fused.total_rows || t.shape[1] != c.dim)
+      fail(dir, name, "shape does not match config.json (expected " + std::to_string(fused.total_rows) + "x" +
+                          std::to_string(c.dim) + ")");
+    values.resize(static_cast<size_t>(fused.total_rows * c.dim));
     to_f32(t, values.data());
   }
-  std::copy(values.begin() + first * c.dim, values.begin() + (first + s.rows) * c.dim, s.data);
-  if (s.role == WeightRole::Up || s.role == WeightRole::Wv) cache.erase(name);  // the last slot that reads it
+  std::copy(values.begin() + fused.first_row * c.dim, values.begin() + (fused.first_row + s.rows) * c.dim, s.data);
+  if (fused.first_row + s.rows == fused.total_rows) cache.erase(name);  // the last slot that reads it
 }
 
 LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
@@ -230,9 +228,9 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
   std::map<std::string, std::vector<float>> fused;  // Phi-3's qkv_proj / gate_up_proj, read once
   for (WeightSlot s : weight_slots(c, model->weights)) {
     const std::string name = hf_tensor_name(c, s.role, s.layer);
-    if (family.fused_projections && is_linear_role(s.role) && s.role != WeightRole::Wo && s.role != WeightRole::Down) {
+    if (const std::optional<FusedRows> rows = fused_rows(family, c, s.role)) {
       if (quantized) fail(dir, name, "fused projections (Phi-3) cannot be quantized while loading yet");
-      read_fused_rows(by_name, c, s, dir, fused);
+      read_fused_rows(by_name, c, s, *rows, dir, fused);
       continue;
     }
     if (quantized && is_linear_role(s.role)) {

@@ -59,6 +59,19 @@ const ModelFamily& family_of_hf_model_type(const std::string& model_type, const 
   fail(source, "model_type", "unsupported model type '" + model_type + "' (" + known + ")");
 }
 
+std::optional<FusedRows> fused_rows(const ModelFamily& f, const LlamaConfig& c, WeightRole role) {
+  if (!f.fused_projections) return std::nullopt;
+  const int64_t qkv = c.q_dim() + 2 * c.kv_dim(), gate_up = 2 * c.ffn_dim;
+  switch (role) {
+    case WeightRole::Wq: return FusedRows{true, 0, qkv};
+    case WeightRole::Wk: return FusedRows{true, c.q_dim(), qkv};
+    case WeightRole::Wv: return FusedRows{true, c.q_dim() + c.kv_dim(), qkv};
+    case WeightRole::Gate: return FusedRows{false, 0, gate_up};
+    case WeightRole::Up: return FusedRows{false, c.ffn_dim, gate_up};
+    default: return std::nullopt;
+  }
+}
+
 void apply_family(const ModelFamily& f, LlamaConfig& c) {
   c.architecture = std::string(f.architecture);
   c.qkv_bias = c.qkv_bias || f.qkv_bias;

@@ -2,11 +2,13 @@
 // files name it. One table, read by the GGUF and Hugging Face loaders and exporters; the block
 // (model/block.h) reads only the resulting LlamaConfig fields.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "model/llama_config.h"
+#include "model/weights.h"
 
 namespace frugal {
 
@@ -33,6 +35,14 @@ struct ModelFamily {
 const ModelFamily& family_of_architecture(const std::string& architecture, const std::string& source);
 const ModelFamily& family_of_hf_model_type(const std::string& model_type, const std::string& source);
 std::string supported_architectures();  // "llama, qwen2, ..." for messages
+
+// Where a projection sits in a family's fused tensor (Phi-3: qkv [q; k; v] rows, gate_up [gate; up]):
+// its first row and the fused tensor's rows. Empty when the family or the role is not fused.
+struct FusedRows {
+  bool attention;  // in the qkv tensor (else in gate_up)
+  int64_t first_row, total_rows;
+};
+std::optional<FusedRows> fused_rows(const ModelFamily& family, const LlamaConfig& config, WeightRole role);
 
 // Sets the config's family fields (the dimensions must already be read).
 void apply_family(const ModelFamily& family, LlamaConfig& config);
