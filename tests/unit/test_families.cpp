@@ -14,8 +14,8 @@
 
 #include "core/error.h"
 #include "infer/session.h"
-#include "io/peft_adapter.h"
 #include "format/safetensors.h"
+#include "io/peft_adapter.h"
 #include "io/tensor_names.h"
 #include "model/model.h"
 #include "model/training_pass.h"
@@ -81,7 +81,9 @@ TEST_P(Family, GreedyContinuationsMatchTransformers) {
       for (int64_t k = 1; k < V; ++k)
         if ((*logits)[k] > (*logits)[top]) top = static_cast<int32_t>(k);
       // Compare only where transformers' own top two are clearly apart (random weights make ties).
-      if (e["greedy_top2_margin"][p][i].get<double>() > 1e-3) EXPECT_EQ(top, expected[i]) << "prompt " << p << " step " << i;
+      if (e["greedy_top2_margin"][p][i].get<double>() > 1e-3) {
+        EXPECT_EQ(top, expected[i]) << "prompt " << p << " step " << i;
+      }
       logits = &session.forward(&expected[i], 1);  // continue on transformers' path
     }
   }
@@ -100,30 +102,7 @@ TEST_P(Family, LoraTrainingMatchesPeft) {
   auto model = load_model(family_dir(f) + "/hf");
   LoraAdapter adapter = read_peft_adapter(dir + "/init_adapter", model->config);
   const SafetensorsFile ref_grads(dir + "/step1_grads.safetensors");
-  const std::vector<Batch> batches = test::peft_fixture_batches(fx);
-  const std::vector<double> ref_losses = fx["losses"];
-  TrainingPass pass(*model, &adapter, {Precision::F32, false, false});
-  const size_t n = adapter.values.size();
-  std::vector<float> m(n, 0.0f), v(n, 0.0f);
-  const AdamWHyper hyper = test::peft_fixture_adamw(fx);
-  for (int64_t step = 1; step <= static_cast<int64_t>(ref_losses.size()); ++step) {
-    const Batch& batch = batches[(step - 1) % batches.size()];
-    const int64_t count = batch.target_count();
-    pass.zero_grad();
-    const double loss = pass.forward_backward(batch, 1.0f / static_cast<float>(count), 0).loss_sum / count;
-    EXPECT_NEAR(loss, ref_losses[step - 1], 5e-3 * ref_losses[step - 1]) << f << " step " << step;
-    if (step == 1) {
-      double d2 = 0, r2 = 0;
-      for (const LoraLayer& l : adapter.layers)
-        for (bool is_a : {true, false}) {
-          const std::vector<float> want = to_f32(ref_grads.get(peft_tensor_key(l.role, l.layer, is_a)));
-          const float* got = pass.lora_grads().data() + (is_a ? l.a_offset : l.b_offset);
-          for (size_t i = 0; i < want.size(); ++i) d2 += std::pow(got[i] - want[i], 2), r2 += std::pow(want[i], 2);
-        }
-      EXPECT_LT(std::sqrt(d2 / r2), 1e-3) << f << ": step-1 LoRA gradients";
-    }
-    adamw_update(ParamSegment{adapter.values.data(), pass.lora_grads().data(), m.data(), v.data(), n}, hyper, step);
-  }
+  test::expect_lora_parity(*model, adapter, fx, ref_grads, f);
 }
 
 // Full fine-tuning: the gradient of every weight after one forward/backward, against PyTorch's
