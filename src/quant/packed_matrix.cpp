@@ -15,6 +15,9 @@ class Int8Rows final : public PackedMatrix {
   int64_t bytes() const override { return m_.bytes(); }
   std::string type_name() const override { return "int8 (per row)"; }
   const Int8RowwiseMatrix* int8_rows() const override { return &m_; }
+  void dequantize_row(int64_t row, float* out) const override {
+    dequantize_row_int8(&m_.codes[static_cast<size_t>(row * m_.cols)], m_.absmax[row], m_.cols, out);
+  }
 
  private:
   Int8RowwiseMatrix m_;
@@ -30,10 +33,17 @@ class GgmlRows final : public PackedMatrix {
   void dequantize(float* out) const override {
 #pragma omp parallel for if (rows_ > 64)
     for (int64_t r = 0; r < rows_; ++r)
-      dequantize_row(type_, blocks_.data() + static_cast<uint64_t>(r) * row_bytes_, out + r * cols_, cols_);
+      frugal::dequantize_row(type_, blocks_.data() + static_cast<uint64_t>(r) * row_bytes_, out + r * cols_, cols_);
   }
   int64_t bytes() const override { return static_cast<int64_t>(blocks_.size()); }
   std::string type_name() const override { return ggml_type_name(static_cast<uint32_t>(type_)); }
+  void dequantize_row(int64_t row, float* out) const override {
+    frugal::dequantize_row(type_, blocks_.data() + static_cast<uint64_t>(row) * row_bytes_, out, cols_);
+  }
+  std::shared_ptr<const PackedMatrix> for_int_dot() const override {
+    if (!int_dot_supports(type_)) return nullptr;
+    return pack_int_dot(int_dot_from_ggml(type_, blocks_.data(), rows_, cols_));
+  }
 
  private:
   GgmlType type_;
@@ -42,7 +52,27 @@ class GgmlRows final : public PackedMatrix {
   std::vector<uint8_t> blocks_;
 };
 
+class IntDotRows final : public PackedMatrix {
+ public:
+  explicit IntDotRows(IntDotMatrix m) : m_(std::move(m)) {}
+  void dequantize(float* out) const override {
+#pragma omp parallel for if (m_.rows > 64)
+    for (int64_t r = 0; r < m_.rows; ++r) m_.dequantize_row(r, out + r * m_.cols);
+  }
+  int64_t bytes() const override { return m_.bytes(); }
+  std::string type_name() const override { return m_.source + " (repacked for integer dot products)"; }
+  void dequantize_row(int64_t row, float* out) const override { m_.dequantize_row(row, out); }
+  const IntDotMatrix* int_dot() const override { return &m_; }
+
+ private:
+  IntDotMatrix m_;
+};
+
 }  // namespace
+
+std::shared_ptr<const PackedMatrix> pack_int_dot(IntDotMatrix m) {
+  return std::make_shared<IntDotRows>(std::move(m));
+}
 
 std::shared_ptr<const PackedMatrix> pack_int8_rowwise(const float* data, int64_t rows, int64_t cols,
                                                       const std::string& what) {

@@ -10,6 +10,7 @@
 
 #include "quant/ggml_types.h"
 #include "quant/int8_rowwise.h"
+#include "quant/int_dot_matrix.h"
 
 namespace frugal {
 
@@ -21,6 +22,12 @@ class PackedMatrix {
   virtual std::string type_name() const = 0;      // "int8 (per row)", "Q4_K", ...
   // The int8 rows themselves, for writers of bitsandbytes' 8-bit format; nullptr for other types.
   virtual const Int8RowwiseMatrix* int8_rows() const { return nullptr; }
+  // One row's values (an embedding lookup reads single rows of a compact table).
+  virtual void dequantize_row(int64_t row, float* out) const = 0;
+  // The same values laid out for integer dot products (decoding), or nullptr when this type has no
+  // such layout; int_dot() is that layout when this matrix already is one.
+  virtual std::shared_ptr<const PackedMatrix> for_int_dot() const { return nullptr; }
+  virtual const IntDotMatrix* int_dot() const { return nullptr; }
 };
 
 // `what` names the matrix in errors (a value float16 cannot hold).
@@ -32,5 +39,8 @@ std::shared_ptr<const PackedMatrix> pack_int8_rows(Int8RowwiseMatrix rows);
 // `rows` rows of `cols` values in ggml `type`, ggml_row_bytes(type, cols) bytes each, taken over.
 std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows,
                                                    int64_t cols);
+
+// A matrix already in the decoding layout, taken over.
+std::shared_ptr<const PackedMatrix> pack_int_dot(IntDotMatrix m);
 
 }  // namespace frugal

@@ -35,6 +35,15 @@ inline float block_absmax(const float* x, int64_t len) {
   return _mm512_cvtss_f32(acc);
 }
 
+// Sum of the 16 lanes (in a fixed order: halves, quarters, pairs, neighbours).
+inline float hsum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(kAll, v, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(kAll, v, v, 0xB1));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(kAll, v, 0x4E));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(kAll, v, 0xB1));
+  return _mm512_cvtss_f32(v);
+}
+
 // Forces `v` to be materialised as rounded fp32 values, so GCC cannot contract a following add into an FMA
 // (intrinsics are plain vector arithmetic to it, and -ffp-contract=fast is its default in GNU mode).
 inline __m512 rounded(__m512 v) {

@@ -1,0 +1,256 @@
+#include "kernels/int_dot.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define FRUGAL_INT_DOT_VNNI 1
+#include <immintrin.h>
+
+#include "quant/simd_block.h"
+#endif
+
+namespace frugal {
+
+namespace {
+
+void check_shapes(const IntDotMatrix& m, const QuantizedActivation& x) {
+  if (x.padded_cols != m.padded_cols)
+    fail("integer dot product: an activation of " + std::to_string(x.cols) + " values for rows of " +
+         std::to_string(m.cols));
+}
+
+// Rows per chunk a thread takes at a time: small enough that two threads share a matrix evenly when
+// one of them runs slower (a busy core), large enough that taking a chunk costs nothing.
+int64_t rows_per_chunk(int64_t rows, int threads) {
+  const int64_t target = rows / (8 * std::max(threads, 1));
+  return std::max<int64_t>(16, (target + 3) / 4 * 4);
+}
+
+#if FRUGAL_INT_DOT_VNNI
+
+// The maskz_ forms with an all-ones mask are the plain instructions; GCC 12 warns
+// (-Wmaybe-uninitialized, a false positive) on the unmasked ones, which start from _mm512_undefined_*().
+constexpr __mmask16 kAll = 0xFFFF;
+
+
+
+// 64 codes of one chunk as unsigned bytes, value e in byte e.
+template <CodePlane P>
+inline __m512i load_codes(const uint8_t* p) {
+  if constexpr (P == CodePlane::Byte) {
+    return _mm512_loadu_si512(p);
+  } else {
+    const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const __m256i lo = _mm256_and_si256(packed, low_mask);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+    __m512i u = _mm512_maskz_inserti64x4(0xFF, _mm512_castsi256_si512(lo), hi, 1);
+    if constexpr (P == CodePlane::Nibble5) {
+      uint64_t high;
+      std::memcpy(&high, p + 32, 8);
+      u = _mm512_mask_add_epi8(u, _cvtu64_mask64(high), u, _mm512_set1_epi8(16));
+    }
+    return u;
+  }
+}
+
+// The scales of one chunk's groups, each spread over the lanes holding its products: a lane of
+// vpdpbusd sums 4 neighbouring values, so a group of 32 covers 8 lanes and a group of 16 covers 4.
+template <int G>
+inline __m512 lane_scales(const float* s) {
+  if constexpr (G == 32) {
+    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s)));
+    return _mm512_maskz_permutexvar_ps(kAll, idx, _mm512_zextps128_ps512(two));
+  } else {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_maskz_permutexvar_ps(kAll, idx, _mm512_zextps128_ps512(_mm_loadu_ps(s)));
+  }
+}
+
+// Lane sums of one chunk in steps of d / 256: (u . q) << 8 + u . q_res, in int32 (at most
+// 4 * 255 * 127 * 257, far inside its range).
+inline __m512i chunk_sum(__m512i u, __m512i q, __m512i q_res) {
+  const __m512i high = _mm512_maskz_slli_epi32(kAll, _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, q), kResidualShift);
+  return _mm512_dpbusd_epi32(high, u, q_res);
+}
+
+inline float dot_f32(const float* a, const float* b, int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+  if (i < n) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), acc);
+  }
+  return simd::hsum(acc);
+}
+
+// The offsets' part of row r: sum_g offset[g] d_x(g) sum q, or -zero sum_g scale[g] d_x(g) sum q.
+template <int G>
+inline float offset_part(const IntDotMatrix& m, int64_t r, const QuantizedActivation& x) {
+  const float* sums = G == 32 ? x.sum32.data() : x.sum16.data();
+  const int64_t g = m.groups();
+  if (m.symmetric()) return -static_cast<float>(m.zero) * dot_f32(&m.scale[r * g], sums, g);
+  return dot_f32(&m.offset[r * g], sums, g);
+}
+
+template <CodePlane P, int G>
+void rows_vnni(float* y, const IntDotMatrix& m, const QuantizedActivation& x, int64_t r0, int64_t r1) {
+  constexpr int64_t kGroupsPerChunk = 64 / G;
+  constexpr int kRows = 4;  // rows in flight: they share each activation load and hide FMA latency
+  const int64_t chunks = m.chunks(), cb = m.chunk_bytes(), rb = m.row_code_bytes(), gs = m.groups();
+  const int8_t* xq = x.q.data();
+  const int8_t* xr = x.q_res.data();
+  const float* xs = x.lane_scale.data();
+  int64_t r = r0;
+  for (; r + kRows <= r1; r += kRows) {
+    __m512 acc[kRows];
+    for (int i = 0; i < kRows; ++i) acc[i] = _mm512_setzero_ps();
+    const uint8_t* codes = m.row_codes(r);
+    const float* scales = &m.scale[r * gs];
+    for (int64_t c = 0; c < chunks; ++c) {
+      const __m512i q = _mm512_loadu_si512(xq + 64 * c), q_res = _mm512_loadu_si512(xr + 64 * c);
+      const __m512 d = _mm512_loadu_ps(xs + 16 * c);
+      for (int i = 0; i < kRows; ++i) {
+        const __m512i u = load_codes<P>(codes + i * rb + c * cb);
+        const __m512 scale = _mm512_mul_ps(lane_scales<G>(scales + i * gs + c * kGroupsPerChunk), d);
+        acc[i] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, chunk_sum(u, q, q_res)), scale, acc[i]);
+      }
+    }
+    for (int i = 0; i < kRows; ++i) y[r + i] = simd::hsum(acc[i]) + offset_part<G>(m, r + i, x);
+  }
+  for (; r < r1; ++r) {
+    __m512 acc = _mm512_setzero_ps();
+    const uint8_t* codes = m.row_codes(r);
+    const float* scales = &m.scale[r * gs];
+    for (int64_t c = 0; c < chunks; ++c) {
+      const __m512i sum = chunk_sum(load_codes<P>(codes + c * cb), _mm512_loadu_si512(xq + 64 * c),
+                                    _mm512_loadu_si512(xr + 64 * c));
+      const __m512 scale = _mm512_mul_ps(lane_scales<G>(scales + c * kGroupsPerChunk), _mm512_loadu_ps(xs + 16 * c));
+      acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, sum), scale, acc);
+    }
+    y[r] = simd::hsum(acc) + offset_part<G>(m, r, x);
+  }
+}
+
+using RowsFn = void (*)(float*, const IntDotMatrix&, const QuantizedActivation&, int64_t, int64_t);
+
+RowsFn rows_fn(const IntDotMatrix& m) {
+  if (m.group == 16) {
+    if (m.plane == CodePlane::Byte) return rows_vnni<CodePlane::Byte, 16>;
+    fail("integer dot product: groups of 16 come only with byte codes");
+  }
+  switch (m.plane) {
+    case CodePlane::Nibble: return rows_vnni<CodePlane::Nibble, 32>;
+    case CodePlane::Nibble5: return rows_vnni<CodePlane::Nibble5, 32>;
+    case CodePlane::Byte: return rows_vnni<CodePlane::Byte, 32>;
+  }
+  return nullptr;
+}
+
+#endif  // FRUGAL_INT_DOT_VNNI
+
+void rows_ref(float* y, const IntDotMatrix& m, const QuantizedActivation& x, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) y[r] = static_cast<float>(int_dot_row_ref(m, r, x));
+}
+
+}  // namespace
+
+void quantize_activation(const float* x, int64_t cols, QuantizedActivation& out) {
+#if FRUGAL_INT_DOT_VNNI
+  if (cols % 32 != 0) return quantize_activation_ref(x, cols, out);
+  const int64_t padded = (cols + 63) / 64 * 64, blocks = padded / 32;
+  out.cols = cols;
+  out.padded_cols = padded;
+  // Sized once per shape; a decode step never allocates.
+  out.q.resize(static_cast<size_t>(padded));
+  out.q_res.resize(static_cast<size_t>(padded));
+  out.d.resize(static_cast<size_t>(blocks));
+  out.sum32.resize(static_cast<size_t>(blocks));
+  out.sum16.resize(static_cast<size_t>(padded / 16));
+  out.lane_scale.resize(static_cast<size_t>(padded / 64 * 16));
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    int8_t* q = &out.q[static_cast<size_t>(32 * b)];
+    int8_t* q_res = &out.q_res[static_cast<size_t>(32 * b)];
+    float* lanes = &out.lane_scale[static_cast<size_t>((b / 2) * 16 + (b % 2) * 8)];
+    if (b * 32 >= cols) {  // the padding: zero codes, zero scales
+      std::fill_n(q, 32, int8_t{0});
+      std::fill_n(q_res, 32, int8_t{0});
+      out.d[b] = out.sum16[2 * b] = out.sum16[2 * b + 1] = out.sum32[b] = 0.0f;
+      std::fill_n(lanes, 8, 0.0f);
+      continue;
+    }
+    const float d = simd::block_absmax(x + 32 * b, 32) / 127.0f;  // the reference's running maximum, NaN ignored alike
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512 vd = _mm512_set1_ps(d), vid = _mm512_set1_ps(id), vid_res = _mm512_set1_ps(id * (1 << kResidualShift));
+    int sums[2], res_sums[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m512 v = _mm512_loadu_ps(x + 32 * b + 16 * h);
+      // vcvtps2dq rounds to nearest, ties to even (the default MXCSR mode), as nearbyint does.
+      const __m512i c = _mm512_maskz_cvtps_epi32(kAll, _mm512_mul_ps(v, vid));
+      const __m512 residual = _mm512_fnmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, c), vd, v);  // x - q d, as the reference's fma
+      const __m512 r = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(residual, vid_res), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m512i cr = _mm512_maskz_cvtps_epi32(kAll, _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, r, lo), hi));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16 * h), _mm512_maskz_cvtepi32_epi8(kAll, c));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q_res + 16 * h), _mm512_maskz_cvtepi32_epi8(kAll, cr));
+      // Sums of 16 codes of magnitude <= 127: exact in fp32 whatever the order.
+      sums[h] = static_cast<int>(simd::hsum(_mm512_maskz_cvtepi32_ps(kAll, c)));
+      res_sums[h] = static_cast<int>(simd::hsum(_mm512_maskz_cvtepi32_ps(kAll, cr)));
+    }
+    out.d[b] = d;
+    out.sum16[2 * b] = activation_sum(d, sums[0], res_sums[0]);
+    out.sum16[2 * b + 1] = activation_sum(d, sums[1], res_sums[1]);
+    out.sum32[b] = activation_sum(d, sums[0] + sums[1], res_sums[0] + res_sums[1]);
+    std::fill_n(lanes, 8, d * kResidualStep);
+  }
+#else
+  quantize_activation_ref(x, cols, out);
+#endif
+}
+
+void int_dot_matvec_ref(float* y, const IntDotMatrix& m, const QuantizedActivation& x) {
+  check_shapes(m, x);
+  rows_ref(y, m, x, 0, m.rows);
+}
+
+void int_dot_matvec(float* y, const IntDotMatrix& m, const QuantizedActivation& x) {
+  check_shapes(m, x);
+#if FRUGAL_INT_DOT_VNNI
+  const RowsFn fn = rows_fn(m);
+#else
+  const auto fn = rows_ref;
+#endif
+  // Below this much work a parallel region costs more than it saves.
+  if (m.rows * m.padded_cols < (1 << 17) || omp_get_max_threads() == 1) return fn(y, m, x, 0, m.rows);
+  const int64_t chunk = rows_per_chunk(m.rows, omp_get_max_threads());
+  const int64_t n_chunks = (m.rows + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t k = 0; k < n_chunks; ++k) fn(y, m, x, k * chunk, std::min(m.rows, (k + 1) * chunk));
+}
+
+const char* int_dot_isa() {
+#if FRUGAL_INT_DOT_VNNI
+  return "avx512-vnni";
+#else
+  return "scalar";
+#endif
+}
+
+bool prepare_int_dot(Matrix& w) {
+  if (!w.packed) return false;
+  if (w.packed->int_dot()) return true;
+  std::shared_ptr<const PackedMatrix> repacked = w.packed->for_int_dot();
+  if (!repacked) return false;
+  w.packed = std::move(repacked);
+  return true;
+}
+
+}  // namespace frugal
