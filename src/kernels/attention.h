@@ -15,6 +15,9 @@ struct AttentionDims {
 
 // out, q: [T, H*D]; k_cache, v_cache: [past + T, KVH*D] (the new keys already written).
 // Query head h reads kv head h / (H / KVH).
+// The fast path (AVX-512 dot products and value sums, per-thread scratch kept between calls) and
+// the scalar reference it is tested against.
 void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d);
+void attention_forward_ref(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d);
 
 }  // namespace frugal

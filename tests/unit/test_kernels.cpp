@@ -179,6 +179,21 @@ TEST(AttentionTrain, SlidingWindowAndScaleFastPathMatchesReference) {
   }
 }
 
+// The fast decode kernel against its scalar reference, over head sizes around the vector width
+// (a partial last vector, more than 64 lanes), grouped heads, windows and a long cache.
+TEST(Attention, FastPathMatchesTheReference) {
+  for (const int64_t D : {8, 64, 80, 128, 256})
+    for (const int64_t window : {0, 5}) {
+      const int64_t past = D == 64 ? 700 : 13, T = 2, H = 6, KVH = 2, S = past + T;
+      auto q = random_vector(T * H * D, 51), k = random_vector(S * KVH * D, 52), v = random_vector(S * KVH * D, 53);
+      std::vector<float> fast(T * H * D), ref(T * H * D);
+      const AttentionDims d{T, past, H, KVH, D, KVH * D, 0.0f, window};
+      attention_forward(fast.data(), q.data(), k.data(), v.data(), d);
+      attention_forward_ref(ref.data(), q.data(), k.data(), v.data(), d);
+      EXPECT_LT(max_abs_diff(fast, ref), 1e-5) << "D " << D << " window " << window;
+    }
+}
+
 // The decode kernel over a cache with a window equals the training kernel on the whole sequence.
 TEST(Attention, SlidingWindowOverTheCacheMatchesTheTrainingKernel) {
   const int64_t past = 5, T = 3, H = 4, KVH = 2, D = 8, S = past + T, window = 4;
