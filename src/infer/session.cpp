@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "kernels/attention.h"
 #include "kernels/attention_train.h"
+#include "kernels/int_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
 
@@ -51,11 +52,13 @@ InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision 
   if (max_context <= 0) fail("context length must be positive");
   k_cache_.assign(cfg_.n_layers, std::vector<float>(static_cast<size_t>(max_context * cfg_.kv_dim())));
   v_cache_.assign(cfg_.n_layers, std::vector<float>(static_cast<size_t>(max_context * cfg_.kv_dim())));
-  if (precision_ == Precision::BF16) {
-    for (LayerWeights& l : model_.weights.layers)
-      for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) prepare_bf16(*m);
-    prepare_bf16(model_.weights.output.empty() ? model_.weights.token_embedding : model_.weights.output);
-  }
+  // GGUF blocks kept compact are decoded with integer dot products (repacked once, here, when the
+  // loader did not already); float weights get their bf16 copies.
+  std::vector<Matrix*> matrices = {model_.weights.output.empty() ? &model_.weights.token_embedding : &model_.weights.output};
+  for (LayerWeights& l : model_.weights.layers)
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) matrices.push_back(m);
+  for (Matrix* m : matrices)
+    if (!prepare_int_dot(*m) && precision_ == Precision::BF16) prepare_bf16(*m);
 }
 
 void InferenceSession::ensure_scratch(int64_t T) {

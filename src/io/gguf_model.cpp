@@ -99,8 +99,10 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
 
   const std::optional<LinearQuantization>& quantize = options.quantize_linears;
   if (quantize && options.keep_gguf_types) fail(path, "", "either quantize the base or keep its GGUF types, not both");
-  // Quantized or kept compact: each projection is allocated while it is read.
-  model->weights.allocate(c, !quantize && !options.keep_gguf_types);
+  if (quantize && options.int_dot_layout) fail(path, "", "either quantize the base or keep its GGUF blocks for decoding, not both");
+  // Quantized or kept compact: each projection (and, for decoding, each table) is allocated while it is read.
+  const bool keep_linears = options.keep_gguf_types || options.int_dot_layout;
+  model->weights.allocate(c, !quantize && !keep_linears, !options.int_dot_layout);
   std::vector<WeightSlot> slots = weight_slots(c, model->weights);
   const ModelFamily& family = family_of_architecture(c.architecture, path);
   std::vector<const GgufTensorInfo*> infos(slots.size());
@@ -136,17 +138,23 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   for (size_t i = 0; i < slots.size(); ++i) {
     WeightSlot s = slots[i];
     const GgufTensorInfo* t = infos[i];
-    if (options.keep_gguf_types && is_linear_role(s.role)) {
-      Matrix& m = linear_weight(model->weights, s.role, s.layer);
-      if (t->type != GgmlType::F32) {
+    const bool table = s.role == WeightRole::TokenEmbedding || s.role == WeightRole::Output;
+    if ((keep_linears && is_linear_role(s.role)) || (options.int_dot_layout && table)) {
+      Matrix& m = table ? (s.role == WeightRole::Output ? model->weights.output : model->weights.token_embedding)
+                        : linear_weight(model->weights, s.role, s.layer);
+      const bool decoding = options.int_dot_layout && int_dot_supports(t->type);
+      if (decoding || (options.keep_gguf_types && !table && t->type != GgmlType::F32)) {
         const size_t row_bytes = ggml_row_bytes(t->type, s.cols);
         const uint8_t* first = t->data + first_rows[i] * row_bytes;
         std::vector<uint8_t> rows(first, first + s.rows * row_bytes);
         if (permute && s.role == WeightRole::Wq) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_heads);
         if (permute && s.role == WeightRole::Wk) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_kv_heads);
-        m.packed = pack_ggml_rows(t->type, std::move(rows), s.rows, s.cols);
+        if (decoding) m.packed = pack_int_dot(int_dot_from_ggml(t->type, rows.data(), s.rows, s.cols));
+        else m.packed = pack_ggml_rows(t->type, std::move(rows), s.rows, s.cols);
+        m.set_shape(s.rows, s.cols);
         continue;
       }
+      // Stored as floats: held in fp32 like any other load (bf16 copies come with the session).
       m.resize(s.rows, s.cols);
       s.data = m.data.data();
     }

@@ -82,10 +82,14 @@ void embed_tokens(float* x, const int32_t* tokens, int64_t N, const LlamaConfig&
     const int32_t tok = tokens[i];
     if (tok < 0 || tok >= c.vocab_size)
       fail("token id " + std::to_string(tok) + " is out of range (vocabulary " + std::to_string(c.vocab_size) + ")");
-    const float* row = &w.token_embedding.data[static_cast<size_t>(tok) * C];
     float* out = x + i * C;
-    if (c.embedding_scale == 1.0f) std::copy(row, row + C, out);
-    else for (int64_t j = 0; j < C; ++j) out[j] = row[j] * c.embedding_scale;
+    if (w.token_embedding.packed) {  // a table held compactly for decoding: one row decoded
+      w.token_embedding.packed->dequantize_row(tok, out);
+    } else {
+      const float* row = &w.token_embedding.data[static_cast<size_t>(tok) * C];
+      std::copy(row, row + C, out);
+    }
+    if (c.embedding_scale != 1.0f) for (int64_t j = 0; j < C; ++j) out[j] *= c.embedding_scale;
   }
 }
 

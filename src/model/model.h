@@ -32,6 +32,10 @@ struct LoadOptions {
   // A GGUF base's projections kept in the file's own type (Q4_K, Q8_0, F16, ...; F32 ones stay
   // plain) and dequantized per product: trained on as stored, without re-quantizing.
   bool keep_gguf_types = false;
+  // For decoding: every matrix a GGUF stores in a block type (Q4_0 ... Q6_K), the token embedding
+  // and output head included, held in the integer-dot layout the decode kernels read
+  // (quant/int_dot_matrix.h), never as fp32; float-stored matrices load as usual.
+  bool int_dot_layout = false;
 };
 
 // Picks the format from the path: a folder is a Hugging Face model, a file starting with "GGUF" is

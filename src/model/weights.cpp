@@ -7,10 +7,10 @@
 
 namespace frugal {
 
-void LlamaWeights::allocate(const LlamaConfig& c, bool linear) {
-  token_embedding.resize(c.vocab_size, c.dim);
+void LlamaWeights::allocate(const LlamaConfig& c, bool linear, bool tables) {
+  tables ? token_embedding.resize(c.vocab_size, c.dim) : token_embedding.set_shape(c.vocab_size, c.dim);
   output_norm.assign(c.dim, 0.0f);
-  if (!c.tied_output) output.resize(c.vocab_size, c.dim);
+  if (!c.tied_output) tables ? output.resize(c.vocab_size, c.dim) : output.set_shape(c.vocab_size, c.dim);
   layers.assign(c.n_layers, LayerWeights{});
   const auto mat = [linear](Matrix& m, int64_t rows, int64_t cols) { linear ? m.resize(rows, cols) : m.set_shape(rows, cols); };
   for (LayerWeights& l : layers) {

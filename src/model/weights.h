@@ -40,8 +40,9 @@ struct LlamaWeights {
   const Matrix& output_matrix() const { return output.empty() ? token_embedding : output; }
   // Allocates every tensor at its shape, zero-filled, so loaders can fill them in place. Without
   // `linear`, the linear projections only get their shape (a loader of 4-bit weights fills q4 or
-  // allocates each itself), so no fp32 copy of them ever exists.
-  void allocate(const LlamaConfig& config, bool linear = true);
+  // allocates each itself), so no fp32 copy of them ever exists; likewise `tables` for the token
+  // embedding and output head.
+  void allocate(const LlamaConfig& config, bool linear = true, bool tables = true);
 };
 
 // The per-tensor slots a loader fills, named by role; format name tables map these to file names.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -89,6 +90,39 @@ TEST(SmolLM2, PerplexityWithinOnePercentOfTransformers) {
   EXPECT_EQ(got["scored"], ref["scored"]);
   const double expected = ref["ppl"];
   EXPECT_NEAR(got["perplexity"].get<double>(), expected, 0.01 * expected);
+}
+
+// The decode kernels (integer dot products on the file's own blocks, activations rounded to int8)
+// against the reference path (everything dequantized to fp32): token-by-token perplexity over real
+// text, every step a decode step, within 0.1%. Greedy tokens of the chat prompt must agree too.
+TEST(SmolLM2, DecodeKernelsKeepPerplexityWithinATenthOfAPercent) {
+  LoadOptions decoding;
+  decoding.int_dot_layout = true;
+  std::unique_ptr<Model> packed = load_model(kModel, "", decoding);
+  ASSERT_NE(packed->weights.layers[0].wq.packed, nullptr);
+  ASSERT_NE(packed->weights.token_embedding.packed, nullptr);  // the tied head too
+  std::ifstream in(test::data_file("datasets/wikitext-2-raw/wiki.test.raw"));
+  std::string text(4000, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  std::vector<int32_t> ids = smollm2().tokenizer->encode(text, true, false);
+  ids.resize(384);
+  const auto decode_nll = [&](Model& model, Precision p) {
+    InferenceSession session(model, static_cast<int64_t>(ids.size()), p);
+    double nll = 0;
+    for (size_t t = 0; t + 1 < ids.size(); ++t) {
+      const std::vector<float>& logits = session.forward(&ids[t], 1);
+      double mx = logits[0], sum = 0;
+      for (float l : logits) mx = std::max(mx, static_cast<double>(l));
+      for (float l : logits) sum += std::exp(static_cast<double>(l) - mx);
+      nll += std::log(sum) + mx - logits[static_cast<size_t>(ids[t + 1])];
+    }
+    return std::exp(nll / static_cast<double>(ids.size() - 1));
+  };
+  const double reference_ppl = decode_nll(smollm2(), Precision::F32);
+  const double kernel_ppl = decode_nll(*packed, Precision::F32);
+  std::printf("decode perplexity over %zu tokens: fp32 reference %.4f, integer-dot kernels %.4f (%+.3f%%)\n", ids.size(),
+              reference_ppl, kernel_ppl, 100.0 * (kernel_ppl / reference_ppl - 1.0));
+  EXPECT_NEAR(kernel_ppl, reference_ppl, 0.001 * reference_ppl);
 }
 
 TEST(SmolLM2, ChatGenerationViaCli) {

@@ -29,11 +29,12 @@ int cmd_evaluate(const Args& args) {
   EvalOptions e;
   e.max_new_tokens = o.get_int("max-new-tokens");
   e.limit = o.get_int("limit");
-  e.precision = precision_from(o);
   DatasetOptions d;
   d.output_key = o.get("output-key");
   const Dataset dataset = load_dataset(o.get("data"), d);
-  auto model = load_model_from(o);
+  InferenceModel loaded = load_model_for_inference(o);
+  std::unique_ptr<Model>& model = loaded.model;
+  e.precision = loaded.precision;
   const bool tty = isatty(STDERR_FILENO);
   EvalResult r = evaluate_dataset(*model, dataset, e, [&](int64_t done, int64_t total) {
     if (tty) std::fprintf(stderr, "\revaluate: %lld / %lld", static_cast<long long>(done), static_cast<long long>(total));

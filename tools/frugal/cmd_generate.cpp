@@ -36,10 +36,11 @@ int cmd_generate(const Args& args) {
   g.sampling.top_k = static_cast<int32_t>(o.get_int("top-k"));
   g.sampling.top_p = static_cast<float>(o.get_float("top-p"));
   g.sampling.seed = static_cast<uint64_t>(o.get_int("seed"));
-  g.precision = precision_from(o);
   g.stop_at_end_token = !o.flag("ignore-eos");
 
-  auto model = load_model_from(o);
+  InferenceModel loaded = load_model_for_inference(o);
+  std::unique_ptr<Model>& model = loaded.model;
+  g.precision = loaded.precision;
   if (o.was_set("prompt") && o.was_set("prompt-file")) fail("generate: give -p or --prompt-file, not both");
   std::string prompt = o.was_set("prompt-file") ? read_whole_file(o.get("prompt-file")) : o.get("prompt");
   bool parse_special = o.flag("special");

@@ -24,13 +24,14 @@ int cmd_perplexity(const Args& args) {
   for (const OptionSpec& s : precision_option_specs()) specs.push_back(s);
   Options o("perplexity", "Perplexity over a text file with a sliding window (each token scored once).", specs);
   if (!parse_or_help(o, args)) return 0;
-  const Precision precision = precision_from(o);
   const int64_t ctx = o.get_int("ctx");
   const int64_t stride = o.get_int("stride") == 0 ? ctx : o.get_int("stride");
   const int64_t max_tokens = o.get_int("max-tokens");
   if (max_tokens < 0) fail("perplexity: --max-tokens must be >= 0");
 
-  auto model = load_model_from(o);
+  InferenceModel loaded = load_model_for_inference(o);
+  std::unique_ptr<Model>& model = loaded.model;
+  const Precision precision = loaded.precision;
   const std::string text = read_whole_file(o.get("file"));
   std::vector<int32_t> tokens = model->tokenizer->encode(text, true, false);
   if (o.flag("add-bos") && (tokens.empty() || tokens[0] != model->tokenizer->bos_id()))

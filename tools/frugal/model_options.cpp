@@ -26,12 +26,14 @@ std::vector<OptionSpec> model_option_specs() {
 
 std::vector<OptionSpec> precision_option_specs() {
   return {
-      {"dtype", "", OptionKind::String, "auto", "matmul precision: f32, bf16 (fp32 accumulation), or auto (bf16 where the CPU has it)"},
+      {"dtype", "", OptionKind::String, "auto", "matmul precision: f32 (everything dequantized to fp32: the reference), bf16 (fp32 accumulation; quantized GGUF blocks kept and decoded with integer dot products), or auto (f32 for an fp32-stored model, otherwise bf16 where the CPU has it)"},
       {"threads", "-t", OptionKind::Int, "0", "threads (0 = all cores)"},
   };
 }
 
-std::unique_ptr<Model> load_model_from(const Options& o) {
+namespace {
+
+LoadOptions load_options_from(const Options& o) {
   const std::string q = o.get("load-in-4bit");
   LoadOptions load;
   if (q != "none") {
@@ -48,9 +50,38 @@ std::unique_ptr<Model> load_model_from(const Options& o) {
     if (load.quantize_linears) fail("--keep-gguf-quantization and --load-in-4bit/--load-in-8bit: choose one");
     load.keep_gguf_types = true;
   }
+  return load;
+}
+
+std::unique_ptr<Model> load_with(const Options& o, const LoadOptions& load) {
   std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"), load);
   if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
   return model;
+}
+
+// Every tensor of the source file is fp32 (llama2.c checkpoints, F32 GGUF or safetensors).
+bool stored_in_f32(const Model& model) {
+  for (const SourceTensor& t : model.source_tensors)
+    if (t.type != "F32") return false;
+  return !model.source_tensors.empty();
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_model_from(const Options& o) { return load_with(o, load_options_from(o)); }
+
+InferenceModel load_model_for_inference(const Options& o) {
+  const std::string dtype = o.get("dtype");
+  Precision precision = precision_from(o);
+  LoadOptions load = load_options_from(o);
+  // Block-quantized GGUF matrices stay in their blocks, repacked for the decode kernels, unless
+  // --dtype f32 asks for the reference path (everything dequantized to fp32 at load).
+  if (dtype != "f32" && !load.quantize_linears) load.int_dot_layout = true;
+  InferenceModel m{load_with(o, load), precision};
+  // auto follows the storage: an fp32 model computes in fp32 (a llama2.c checkpoint then reproduces
+  // llama2.c's own output), anything stored in 16 bits or fewer takes the bf16 paths where the CPU has them.
+  if (dtype == "auto" && stored_in_f32(*m.model)) m.precision = Precision::F32;
+  return m;
 }
 
 LoraAdapter load_adapter(const std::string& path, const LlamaConfig& config) {

@@ -15,6 +15,13 @@ std::vector<OptionSpec> model_option_specs();        // -m, --tokenizer
 std::vector<OptionSpec> precision_option_specs();    // --dtype, --threads
 // Loads -m (with --tokenizer) and merges --adapter into it when given.
 std::unique_ptr<Model> load_model_from(const Options& options);
+// The inference commands' model (generate, perplexity, evaluate): -m loaded for decoding, and the
+// precision --dtype resolves to for it (see --dtype's help).
+struct InferenceModel {
+  std::unique_ptr<Model> model;
+  Precision precision;
+};
+InferenceModel load_model_for_inference(const Options& options);  // also applies --threads
 // A PEFT adapter folder or a GGUF LoRA file, by its name.
 LoraAdapter load_adapter(const std::string& path, const LlamaConfig& config);
 Precision precision_from(const Options& options);   // also applies --threads
