@@ -9,6 +9,7 @@ using Args = std::vector<std::string>;
 
 int cmd_info(const Args& args);
 int cmd_generate(const Args& args);
+int cmd_bench(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_perplexity(const Args& args);
 int cmd_plan(const Args& args);

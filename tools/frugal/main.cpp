@@ -20,6 +20,7 @@ const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"info", {frugal::cli::cmd_info, "show a model's architecture, parameter count and tensor types"}},
       {"generate", {frugal::cli::cmd_generate, "generate text from a prompt"}},
+      {"bench", {frugal::cli::cmd_bench, "prompt and decode throughput, measured as llama-bench measures them"}},
       {"tokenize", {frugal::cli::cmd_tokenize, "print the token ids of a text"}},
       {"perplexity", {frugal::cli::cmd_perplexity, "perplexity of a model on a text file (sliding window)"}},
       {"plan", {frugal::cli::cmd_plan, "memory and compute estimate, and the decision tree that makes a run fit"}},
