@@ -319,6 +319,7 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, size_
   j["tokens"] = state.tokens;
   j["elapsed_seconds"] = state.elapsed_seconds;
   j["world_size"] = state.world_size;
+  j["skipped_steps"] = state.skipped_steps;
   j["rng_state"] = state.rng_state;
   j["layout"] = state.layout;
   j["trainable_count"] = count;
@@ -420,6 +421,7 @@ TrainerState load_checkpoint(const std::string& dir_in, std::span<float> values,
   state.elapsed_seconds = get_double(j, state_path, "elapsed_seconds");
   // Written since data-parallel training; older checkpoints come from one process.
   state.world_size = j.contains("world_size") ? get_int(j, state_path, "world_size") : 1;
+  state.skipped_steps = j.contains("skipped_steps") ? get_int(j, state_path, "skipped_steps") : 0;
   if (state.world_size < 1) fail(state_path, "world_size", "must be at least 1");
   state.layout = get_string(j, state_path, "layout");
   const Json& rng = member(j, state_path, "rng_state");

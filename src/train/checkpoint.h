@@ -35,6 +35,7 @@ struct TrainerState {
   std::string layout;
   std::string config_yaml;  // train_config_to_yaml of the run
   int64_t world_size = 1;   // data-parallel ranks of the run that wrote it (sets what data_position means)
+  int64_t skipped_steps = 0;  // steps whose update was skipped (non-finite loss or gradient norm)
 };
 
 // The trainable arrays of a checkpoint, and the order its tensors file stores them in.
