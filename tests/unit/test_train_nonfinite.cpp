@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <string>
 
 #include "data_parallel_util.h"
+#include "train/nonfinite_guard.h"
 #include "train_run_util.h"
 
 namespace frugal {
@@ -117,6 +119,51 @@ TEST(NonFinite, TwoRanksStopTogether) {
   const std::vector<nlohmann::json> m = test::metrics_lines(out);
   ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[2]["skipped_steps"], 2);
+}
+
+// The causes the guard tells apart, step by step (the runs above reach only the learning-rate ones).
+TEST(NonFiniteGuard, NamesTheDataWhenNoUpdateWasEverApplied) {
+  NonFiniteGuard g(2, 0, 0);
+  EXPECT_FALSE(NonFiniteGuard::finite(NAN, 1.0));
+  EXPECT_FALSE(NonFiniteGuard::finite(2.0, INFINITY));
+  EXPECT_TRUE(NonFiniteGuard::finite(2.0, 1.0));
+  EXPECT_EQ(g.skip(1, NAN, NAN, {3, 9}), "step 1: loss NaN, gradient norm NaN: update skipped (1 in a row, 2 stop "
+                                         "the run; dataset lines 3, 9)");
+  EXPECT_FALSE(g.must_stop());
+  g.skip(2, INFINITY, 5.0, {4});
+  EXPECT_TRUE(g.must_stop());
+  EXPECT_EQ(g.stop_reason(2, true, 1e-4, "d.jsonl"),
+            "training stopped at step 2: 2 steps in a row (1 to 2) had a non-finite loss or gradient norm; already "
+            "before any update, so the model or the data give inf/NaN (step 1's batch: d.jsonl lines 3, 9); no "
+            "checkpoint was written");
+}
+
+TEST(NonFiniteGuard, ALoneBadBatchIsSkippedAndTheRunGoesOn) {
+  NonFiniteGuard g(3, 1, 10);  // resumed at step 10, one step skipped before
+  g.finite_step(11);
+  g.skip(12, NAN, NAN, {7});
+  EXPECT_TRUE(g.in_bad_run());
+  g.finite_step(13);  // the next batch is fine: the count in a row starts again, the total stays
+  EXPECT_FALSE(g.in_bad_run());
+  g.skip(14, NAN, NAN, {8});
+  g.skip(15, NAN, NAN, {9});
+  EXPECT_FALSE(g.must_stop());
+  EXPECT_EQ(g.skipped_total(), 4);
+}
+
+TEST(NonFiniteGuard, OneStepLimitNamesTheBatchAndTheGoodCheckpoint) {
+  NonFiniteGuard g(1, 0, 0);
+  g.finite_step(1);
+  g.checkpoint_saved(1, "out/checkpoint-1");
+  g.finite_step(2);  // step 2 was finite: checkpoint-1's weights are known good
+  g.checkpoint_saved(2, "out/checkpoint-2");  // not known yet: step 3 is the first to use them
+  g.skip(3, NAN, NAN, {5, 6});
+  ASSERT_TRUE(g.must_stop());
+  EXPECT_EQ(g.stop_reason(3, true, 0.5, "d.jsonl"),
+            "training stopped at step 3: its loss or gradient norm is not finite; likely the batch of d.jsonl lines "
+            "5, 6 (or, if other batches fail too, learning_rate 0.5 is too high); the last good checkpoint (its "
+            "weights then gave a finite loss) is out/checkpoint-1");
+  EXPECT_EQ(format_line_list({1, 2, 3, 4}, 2), "1, 2, ... (4 in all)");
 }
 
 }  // namespace
