@@ -251,6 +251,7 @@ TrainReport run_training(const TrainConfig& c) {
   state.world_size = ranks;
   std::vector<float> values, m, v;
   std::string resumed_from;  // root: the checkpoint folder this run resumed from
+  std::string newest_checkpoint;  // root: the last one written or resumed from, for messages
   if (!c.resume_from_checkpoint.empty()) {
     // The root reads the checkpoint (it lives in the root's output folder) and hands every rank its part.
     int64_t resumed[3] = {0, 0, 0};  // step, tokens, skipped steps
@@ -269,7 +270,7 @@ TrainReport run_training(const TrainConfig& c) {
       resumed[0] = state.step;
       resumed[1] = state.tokens;
       resumed[2] = state.skipped_steps;
-      resumed_from = dir;
+      resumed_from = newest_checkpoint = dir;
     }
     comm.broadcast(std::as_writable_bytes(std::span<int64_t>(resumed, 3)));
     state.step = resumed[0];
@@ -341,10 +342,16 @@ TrainReport run_training(const TrainConfig& c) {
     if (root) {
       state.epoch = stream.epoch();
       state.data_position = stream.position();
-      dir = save_training_checkpoint(
-          c.output_dir, state, trainables.count(),
-          [&](TrainableArray array, const TrainableSink& sink) { trainables.stream(array, &sink); },
-          c.save_total_limit);
+      try {
+        dir = save_training_checkpoint(
+            c.output_dir, state, trainables.count(),
+            [&](TrainableArray array, const TrainableSink& sink) { trainables.stream(array, &sink); },
+            c.save_total_limit);
+      } catch (const Error& e) {  // a full disk, say: what the user still has matters as much
+        fail(std::string(e.what()) + " (checkpoint-" + std::to_string(state.step) + " not saved; " +
+             (newest_checkpoint.empty() ? "no earlier checkpoint" : newest_checkpoint + " is intact") + ")");
+      }
+      newest_checkpoint = dir;
     } else {
       for (TrainableArray array : kCheckpointArrayOrder) trainables.stream(array, nullptr);
     }
