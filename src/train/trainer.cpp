@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -250,8 +251,7 @@ TrainReport run_training(const TrainConfig& c) {
   state.config_yaml = train_config_to_yaml(c);
   state.world_size = ranks;
   std::vector<float> values, m, v;
-  std::string resumed_from;  // root: the checkpoint folder this run resumed from
-  std::string newest_checkpoint;  // root: the last one written or resumed from, for messages
+  std::string newest_checkpoint;  // root: the last checkpoint written or resumed from, for messages
   if (!c.resume_from_checkpoint.empty()) {
     // The root reads the checkpoint (it lives in the root's output folder) and hands every rank its part.
     int64_t resumed[3] = {0, 0, 0};  // step, tokens, skipped steps
@@ -270,7 +270,7 @@ TrainReport run_training(const TrainConfig& c) {
       resumed[0] = state.step;
       resumed[1] = state.tokens;
       resumed[2] = state.skipped_steps;
-      resumed_from = newest_checkpoint = dir;
+      newest_checkpoint = dir;
     }
     comm.broadcast(std::as_writable_bytes(std::span<int64_t>(resumed, 3)));
     state.step = resumed[0];
@@ -314,7 +314,7 @@ TrainReport run_training(const TrainConfig& c) {
   double training_tps = 0;  // over the steps only, for the plan's self-check
   IntervalLoss interval;     // what the progress line and metrics.jsonl both report as "loss"
   NonFiniteGuard guard(c.max_nonfinite_steps, state.skipped_steps, state.step);
-  if (state.step > 0) guard.checkpoint_saved(state.step, root ? resumed_from : "the checkpoint resumed from");
+  if (state.step > 0) guard.checkpoint_saved(state.step, root ? newest_checkpoint : "the checkpoint resumed from");
   // Ends the run with the guard's one-line reason; summary.json says why, next to the skipped count.
   auto stop = [&](int64_t step, bool weights_finite, double lr) {
     progress.finish();
