@@ -62,10 +62,6 @@ void rename_or_fail(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) fail(to, "", "cannot rename " + from + " to it: " + errno_text());
 }
 
-bool process_alive(long pid) {
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-}
-
 std::string hex32(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08x", v);
@@ -364,6 +360,11 @@ std::string save_training_checkpoint(const std::string& output_dir, const Traine
                                      int64_t save_total_limit) {
   return save_training_checkpoint(output_dir, state, values.size(), whole_arrays(output_dir, values, m, v),
                                   save_total_limit);
+}
+
+void clear_interrupted_saves(const std::string& output_dir) {
+  prune_checkpoints(strip_slashes(output_dir), 0, "");
+  remove_dead_writers_temporaries(strip_slashes(output_dir));
 }
 
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,

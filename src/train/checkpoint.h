@@ -64,6 +64,10 @@ std::string save_training_checkpoint(const std::string& output_dir, const Traine
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
                                      const TrainableSource& source, int64_t save_total_limit);
 
+// What saves killed part-way left in output_dir: checkpoint folders being written (or renamed aside,
+// when their checkpoint is back in place) and temporary files such as `latest`'s, of dead writers only.
+void clear_interrupted_saves(const std::string& output_dir);
+
 // Reads a checkpoint into `values`, `m` and `v`, whose lengths must equal the saved ones (and
 // `expected_layout`, when not empty, the saved layout). Every file's size and checksum is verified
 // first; any problem throws frugal::Error naming the file. Nothing is written to the spans unless the

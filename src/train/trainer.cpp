@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/counter_rng.h"
 #include "core/error.h"
 #include "core/peak_rss.h"
@@ -174,6 +175,9 @@ TrainReport run_training(const TrainConfig& c) {
   const Precision precision = c.bf16 && cpu_has_native_bf16() ? Precision::BF16 : Precision::F32;
   if (root) {  // before the model loads: a folder that cannot take the outputs ends the run now
     ensure_writable_folder(c.output_dir, "output_dir");
+    // A run killed before this one may have left temporaries; they are of no use to anyone.
+    clear_interrupted_saves(c.output_dir);
+    for (const char* sub : {"/adapter", "/model"}) remove_dead_writers_temporaries(c.output_dir + sub);
     write_file_atomically(c.output_dir + "/config.yaml", train_config_to_yaml(c));
   }
 

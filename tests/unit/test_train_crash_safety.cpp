@@ -109,6 +109,17 @@ bool save_in_progress_left(const std::string& dir) {
   return false;
 }
 
+// Anything a writer killed part-way leaves, anywhere under `dir`.
+std::vector<std::string> debris(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp-") != std::string::npos || name.find(".old-") != std::string::npos)
+      found.push_back(entry.path().string());
+  }
+  return found;
+}
+
 TEST(CrashSafety, KilledAtRandomMomentsResumesFromLatestAndEndsIdentically) {
   const std::string data = test::story_dataset("kill", 32);
   const std::string settings =
@@ -164,6 +175,8 @@ TEST(CrashSafety, KilledAtRandomMomentsResumesFromLatestAndEndsIdentically) {
     EXPECT_EQ(fin.values, ref_final.values) << "chain " << chains;
     EXPECT_EQ(fin.m, ref_final.m) << "chain " << chains;
     EXPECT_EQ(fin.v, ref_final.v) << "chain " << chains;
+    // And the run that finished cleared what the killed ones left half-written.
+    EXPECT_EQ(debris(out), std::vector<std::string>()) << "chain " << chains;
     fs::remove_all(out);
     fs::create_directories(out);
   }
@@ -178,6 +191,7 @@ TEST(CrashSafety, KilledAtRandomMomentsResumesFromLatestAndEndsIdentically) {
     EXPECT_EQ(fin.values, ref_final.values);
     EXPECT_EQ(fin.m, ref_final.m);
     EXPECT_EQ(fin.v, ref_final.v);
+    EXPECT_EQ(debris(out), std::vector<std::string>());
     const std::vector<nlohmann::json> m = test::metrics_lines(out);
     ASSERT_EQ(m.size(), ref_metrics.size());
     for (size_t i = 0; i < m.size(); ++i) EXPECT_EQ(m[i]["step_loss"], ref_metrics[i]["step_loss"]) << i + 1;
