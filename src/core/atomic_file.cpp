@@ -1,11 +1,13 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 
@@ -69,6 +71,24 @@ void AtomicFileWriter::commit() {
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail(path_, "", "cannot rename " + tmp_ + " into place: " + errno_text());
   committed_ = true;
   fsync_dir(parent_of(path_));
+}
+
+bool process_alive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+
+void remove_dead_writers_temporaries(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.rfind(".tmp-");
+    if (at == std::string::npos || at == 0 || !entry.is_regular_file(ec)) continue;
+    const std::string pid = name.substr(at + 5);
+    if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    const long writer = std::stol(pid);
+    if (writer != static_cast<long>(::getpid()) && process_alive(writer)) continue;
+    fs::remove(entry.path(), ec);
+  }
 }
 
 void write_file_atomically(const std::string& path, std::string_view content) {

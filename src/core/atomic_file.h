@@ -35,4 +35,10 @@ void write_file_durable(const std::string& path, std::string_view content);
 // Persists renames and new entries in `dir`; filesystems that cannot sync folders are tolerated.
 void fsync_dir(const std::string& dir);
 
+// Whether process `pid` exists (a writer whose temporaries must be left alone).
+bool process_alive(long pid);
+// Removes the `<name>.tmp-<pid>` files of `dir` (not its subfolders) whose writer is dead: what a
+// killed process left in the middle of write_file_atomically. A missing folder is fine.
+void remove_dead_writers_temporaries(const std::string& dir);
+
 }  // namespace frugal

@@ -25,12 +25,17 @@ PreparedData prepare_data(const DataOptions& o, const Tokenizer& tokenizer) {
     TokenizedDataset tv = tokenize_dataset(val, tokenizer, o.tokenize);
     out.validation_stats = tv.stats;
     out.train = std::move(tokenized.examples);
+    out.train_lines = std::move(tokenized.lines);
     out.validation = std::move(tv.examples);
     out.summary += "\n" + o.val_dataset + " (validation): " + describe(tv.stats, o.tokenize.sequence_len);
   } else {
-    auto [train, validation] = split_examples(std::move(tokenized.examples), o.val_set_size, o.seed);
-    out.train = std::move(train);
-    out.validation = std::move(validation);
+    const ValidationSplit split =
+        split_validation(static_cast<int64_t>(tokenized.examples.size()), o.val_set_size, o.seed);
+    for (int64_t i : split.train) {
+      out.train.push_back(std::move(tokenized.examples[static_cast<size_t>(i)]));
+      out.train_lines.push_back(tokenized.lines[static_cast<size_t>(i)]);
+    }
+    for (int64_t i : split.validation) out.validation.push_back(std::move(tokenized.examples[static_cast<size_t>(i)]));
     if (!out.validation.empty())
       out.summary += "\nheld out " + std::to_string(out.validation.size()) + " examples for validation, " +
                      std::to_string(out.train.size()) + " left to train on";

@@ -23,6 +23,7 @@ struct DataOptions {
 
 struct PreparedData {
   std::vector<Example> train, validation;
+  std::vector<int64_t> train_lines;  // the dataset line each training example came from, for messages
   TokenizeStats stats;             // of `dataset` (before the split)
   TokenizeStats validation_stats;  // of `val_dataset`, when given
   DatasetFormat format = DatasetFormat::Text;

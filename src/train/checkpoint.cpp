@@ -62,10 +62,6 @@ void rename_or_fail(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) fail(to, "", "cannot rename " + from + " to it: " + errno_text());
 }
 
-bool process_alive(long pid) {
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-}
-
 std::string hex32(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08x", v);
@@ -319,6 +315,7 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, size_
   j["tokens"] = state.tokens;
   j["elapsed_seconds"] = state.elapsed_seconds;
   j["world_size"] = state.world_size;
+  j["skipped_steps"] = state.skipped_steps;
   j["rng_state"] = state.rng_state;
   j["layout"] = state.layout;
   j["trainable_count"] = count;
@@ -363,6 +360,11 @@ std::string save_training_checkpoint(const std::string& output_dir, const Traine
                                      int64_t save_total_limit) {
   return save_training_checkpoint(output_dir, state, values.size(), whole_arrays(output_dir, values, m, v),
                                   save_total_limit);
+}
+
+void clear_interrupted_saves(const std::string& output_dir) {
+  prune_checkpoints(strip_slashes(output_dir), 0, "");
+  remove_dead_writers_temporaries(strip_slashes(output_dir));
 }
 
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
@@ -420,6 +422,7 @@ TrainerState load_checkpoint(const std::string& dir_in, std::span<float> values,
   state.elapsed_seconds = get_double(j, state_path, "elapsed_seconds");
   // Written since data-parallel training; older checkpoints come from one process.
   state.world_size = j.contains("world_size") ? get_int(j, state_path, "world_size") : 1;
+  state.skipped_steps = j.contains("skipped_steps") ? get_int(j, state_path, "skipped_steps") : 0;
   if (state.world_size < 1) fail(state_path, "world_size", "must be at least 1");
   state.layout = get_string(j, state_path, "layout");
   const Json& rng = member(j, state_path, "rng_state");

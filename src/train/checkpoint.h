@@ -35,6 +35,7 @@ struct TrainerState {
   std::string layout;
   std::string config_yaml;  // train_config_to_yaml of the run
   int64_t world_size = 1;   // data-parallel ranks of the run that wrote it (sets what data_position means)
+  int64_t skipped_steps = 0;  // steps whose update was skipped (non-finite loss or gradient norm)
 };
 
 // The trainable arrays of a checkpoint, and the order its tensors file stores them in.
@@ -62,6 +63,10 @@ std::string save_training_checkpoint(const std::string& output_dir, const Traine
                                      int64_t save_total_limit);
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
                                      const TrainableSource& source, int64_t save_total_limit);
+
+// What saves killed part-way left in output_dir: checkpoint folders being written (or renamed aside,
+// when their checkpoint is back in place) and temporary files such as `latest`'s, of dead writers only.
+void clear_interrupted_saves(const std::string& output_dir);
 
 // Reads a checkpoint into `values`, `m` and `v`, whose lengths must equal the saved ones (and
 // `expected_layout`, when not empty, the saved layout). Every file's size and checksum is verified

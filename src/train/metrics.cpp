@@ -61,6 +61,8 @@ std::string metrics_json_line(const MetricsRecord& r) {
   j["tokens_per_second"] = number(r.tokens_per_second);
   j["elapsed"] = number(r.elapsed_seconds);
   if (r.eval_loss) j["eval_loss"] = number(*r.eval_loss);
+  if (r.skipped) j["skipped"] = true;
+  if (r.skipped_steps > 0) j["skipped_steps"] = r.skipped_steps;
   return j.dump();
 }
 

@@ -45,6 +45,8 @@ struct MetricsRecord {
   double tokens_per_second = 0;
   double elapsed_seconds = 0;  // written as "elapsed"
   std::optional<double> eval_loss;
+  bool skipped = false;                 // this step's update was skipped (non-finite loss or gradient norm)
+  int64_t skipped_steps = 0;            // skipped so far in the run (written when > 0)
 };
 
 // The JSON line for a record, without the newline. Non-finite numbers are written as null.

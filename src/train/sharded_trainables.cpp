@@ -163,6 +163,20 @@ void ShardedTrainables::update(const AdamWHyper& hyper, int64_t step) {
     if (!(e.layerwise && stage_ == 3)) comm_.all_gather(std::span<float>(e.t.values, e.t.count));
 }
 
+bool ShardedTrainables::all_finite() {
+  auto finite = [](const float* p, size_t n) {
+    int bad = 0;
+#pragma omp parallel for reduction(| : bad) schedule(static) if (n > (size_t{1} << 20))
+    for (size_t i = 0; i < n; ++i) bad |= !std::isfinite(p[i]);
+    return bad == 0;
+  };
+  int64_t bad = 0;
+  for (Entry& e : entries_) bad |= !finite(shard_values(e), e.shard.size());
+  bad |= !finite(m_.data(), m_.size()) || !finite(v_.data(), v_.size());
+  comm_.all_reduce_max(std::span<int64_t>(&bad, 1));
+  return bad == 0;
+}
+
 void ShardedTrainables::stream(TrainableArray array, const TrainableSink* sink) {
   const bool root = comm_.is_root();
   for (Entry& e : entries_) {

@@ -50,6 +50,9 @@ class ShardedTrainables final : public LayerParameterHooks {
   double clip(double max_norm);
   // AdamW on this rank's shard, then the values every rank needs are all-gathered.
   void update(const AdamWHyper& hyper, int64_t step);
+  // Whether every trained value and AdamW moment of every rank is finite (collective). A run checks
+  // before it saves and when a step goes non-finite: NaN weights never recover, and never go to disk.
+  bool all_finite();
 
   // Checkpoints: one whole array in tensor order, handed to the root's `sink` tensor by tensor
   // (shards gathered one tensor at a time, so the root never holds a whole sharded array). Collective:

@@ -141,6 +141,9 @@ const std::vector<OptionDecl>& declarations() {
         opt(optim, "adam_epsilon", &C::adam_epsilon, at_least(0), "AdamW denominator epsilon"),
         opt(optim, "max_grad_norm", &C::max_grad_norm, at_least(0),
             "clip the global gradient norm to this; 0 = no clipping"),
+        opt(optim, "max_nonfinite_steps", &C::max_nonfinite_steps, at_least(1),
+            "stop after this many optimizer steps in a row with a NaN or inf loss or gradient norm (each is "
+            "skipped); the last good checkpoint is kept"),
         opt(optim, "micro_batch_size", &C::micro_batch_size, at_least(1), "sequences per forward/backward pass"),
         opt(optim, "gradient_accumulation_steps", &C::gradient_accumulation_steps, at_least(1),
             "micro-batches per optimizer step"),

@@ -45,6 +45,7 @@ struct TrainConfig {
   double weight_decay = 0.0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double max_grad_norm = 1.0;  // 0 = no clipping
+  int64_t max_nonfinite_steps = 5;  // skipped NaN/inf steps in a row before the run stops
   int64_t micro_batch_size = 1;
   int64_t gradient_accumulation_steps = 1;
   int64_t num_epochs = 1;

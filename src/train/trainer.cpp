@@ -4,16 +4,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/counter_rng.h"
 #include "core/error.h"
 #include "core/peak_rss.h"
 #include "core/precision.h"
+#include "core/writable_folder.h"
 #include "data/batching.h"
 #include "data/pipeline.h"
 #include "parallel/communicator.h"
@@ -28,6 +31,7 @@
 #include "train/checkpoint.h"
 #include "train/loss_plot.h"
 #include "train/metrics.h"
+#include "train/nonfinite_guard.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -128,6 +132,24 @@ std::FILE* null_stream() {
   return f;
 }
 
+// The dataset lines of the records in global micro-batches [first, first + count) of `stream`, sorted:
+// what a message about a bad step points at. Replans the epochs involved (only called for such steps).
+std::vector<int64_t> batch_lines(const BatchStream& stream, int64_t first, int64_t count,
+                                 const std::vector<int64_t>& lines) {
+  std::vector<int64_t> out;
+  int64_t planned_epoch = -1;
+  std::vector<BatchPlan> plans;
+  for (int64_t p = first; p < first + count; ++p) {
+    const int64_t epoch = p / stream.batches_per_epoch(), index = p % stream.batches_per_epoch();
+    if (epoch != planned_epoch) plans = stream.plan(planned_epoch = epoch);
+    for (const std::vector<int64_t>& row : plans[static_cast<size_t>(index)])
+      for (int64_t example : row) out.push_back(lines[static_cast<size_t>(example)]);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 std::string human_bytes(double b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
@@ -151,8 +173,11 @@ TrainReport run_training(const TrainConfig& c) {
   if (c.zero_stage == 3 && !full)
     fail("zero_stage", "3", "stage 3 shards the weights of full fine-tuning; LoRA's state is small: use 0, 1 or 2");
   const Precision precision = c.bf16 && cpu_has_native_bf16() ? Precision::BF16 : Precision::F32;
-  if (root) {
-    std::filesystem::create_directories(c.output_dir);
+  if (root) {  // before the model loads: a folder that cannot take the outputs ends the run now
+    ensure_writable_folder(c.output_dir, "output_dir");
+    // A run killed before this one may have left temporaries; they are of no use to anyone.
+    clear_interrupted_saves(c.output_dir);
+    for (const char* sub : {"/adapter", "/model"}) remove_dead_writers_temporaries(c.output_dir + sub);
     write_file_atomically(c.output_dir + "/config.yaml", train_config_to_yaml(c));
   }
 
@@ -230,9 +255,10 @@ TrainReport run_training(const TrainConfig& c) {
   state.config_yaml = train_config_to_yaml(c);
   state.world_size = ranks;
   std::vector<float> values, m, v;
+  std::string newest_checkpoint;  // root: the last checkpoint written or resumed from, for messages
   if (!c.resume_from_checkpoint.empty()) {
     // The root reads the checkpoint (it lives in the root's output folder) and hands every rank its part.
-    int64_t resumed[2] = {0, 0};  // step, tokens
+    int64_t resumed[3] = {0, 0, 0};  // step, tokens, skipped steps
     if (root) {
       const std::string dir = resolve_checkpoint(c.resume_from_checkpoint, c.output_dir);
       values.resize(trainables.count());
@@ -247,10 +273,13 @@ TrainReport run_training(const TrainConfig& c) {
       state.world_size = ranks;
       resumed[0] = state.step;
       resumed[1] = state.tokens;
+      resumed[2] = state.skipped_steps;
+      newest_checkpoint = dir;
     }
-    comm.broadcast(std::as_writable_bytes(std::span<int64_t>(resumed, 2)));
+    comm.broadcast(std::as_writable_bytes(std::span<int64_t>(resumed, 3)));
     state.step = resumed[0];
     state.tokens = resumed[1];
+    state.skipped_steps = resumed[2];
     trainables.scatter(values, m, v);
     std::vector<float>().swap(values), std::vector<float>().swap(m), std::vector<float>().swap(v);
     pass.weights_changed();
@@ -288,21 +317,54 @@ TrainReport run_training(const TrainConfig& c) {
   const double comm_seconds_before = comm.seconds, comm_bytes_before = comm.bytes_sent;
   double training_tps = 0;  // over the steps only, for the plan's self-check
   IntervalLoss interval;     // what the progress line and metrics.jsonl both report as "loss"
-  auto save = [&]() {  // collective: every rank takes part in gathering, the root writes
+  NonFiniteGuard guard(c.max_nonfinite_steps, state.skipped_steps, state.step);
+  if (state.step > 0) guard.checkpoint_saved(state.step, root ? newest_checkpoint : "the checkpoint resumed from");
+  // Ends the run with the guard's one-line reason; summary.json says why, next to the skipped count.
+  auto stop = [&](int64_t step, bool weights_finite, double lr) {
+    progress.finish();
+    const std::string reason = guard.stop_reason(step, weights_finite, lr, c.dataset);
+    if (root) {
+      nlohmann::ordered_json j;
+      j["steps"] = step;
+      j["skipped_steps"] = guard.skipped_total();
+      j["stopped"] = reason;
+      write_file_atomically(c.output_dir + "/summary.json", j.dump(2) + "\n");
+    }
+    fail(reason);
+  };
+  auto save = [&](double lr) {  // collective: every rank takes part in gathering, the root writes
+    // Weights a too-large step made infinite show only in the next step's loss: looked for here, so
+    // no checkpoint ever holds them (and the run cannot recover from them, so it ends).
+    if (!trainables.all_finite()) stop(state.step, false, lr);
+    if (guard.in_bad_run()) {
+      progress.message("step " + std::to_string(state.step) +
+                       ": no checkpoint saved, the weights just gave a non-finite loss");
+      return;
+    }
+    state.skipped_steps = guard.skipped_total();
+    std::string dir = c.output_dir + "/checkpoint-" + std::to_string(state.step);
     if (root) {
       state.epoch = stream.epoch();
       state.data_position = stream.position();
-      save_training_checkpoint(
-          c.output_dir, state, trainables.count(),
-          [&](TrainableArray array, const TrainableSink& sink) { trainables.stream(array, &sink); },
-          c.save_total_limit);
+      try {
+        dir = save_training_checkpoint(
+            c.output_dir, state, trainables.count(),
+            [&](TrainableArray array, const TrainableSink& sink) { trainables.stream(array, &sink); },
+            c.save_total_limit);
+      } catch (const Error& e) {  // a full disk, say: what the user still has matters as much
+        fail(std::string(e.what()) + " (checkpoint-" + std::to_string(state.step) + " not saved; " +
+             (newest_checkpoint.empty() ? "no earlier checkpoint" : newest_checkpoint + " is intact") + ")");
+      }
+      newest_checkpoint = dir;
     } else {
       for (TrainableArray array : kCheckpointArrayOrder) trainables.stream(array, nullptr);
     }
+    guard.checkpoint_saved(state.step, dir);
   };
 
   std::vector<Batch> micro(static_cast<size_t>(ga));
   for (int64_t step = state.step; step < total_steps; ++step) {
+    const int64_t first_micro_batch = stream.position();
     int64_t counts[2] = {0, 0};  // targets, tokens: this rank's, then every rank's
     for (int64_t k = 0; k < ga; ++k) {
       micro[k] = stream.next(rank, ranks);
@@ -332,22 +394,29 @@ TrainReport run_training(const TrainConfig& c) {
     const double loss = targets > 0 ? loss_sum / static_cast<double>(targets) : 0.0;
     const double grad_norm = trainables.clip(c.max_grad_norm);
     const double lr = learning_rate_at(schedule, step);
-    if (std::isfinite(grad_norm)) {  // the norm is global: every rank takes the same branch
+    // The loss and the norm are global: every rank takes the same branch.
+    const bool finite = NonFiniteGuard::finite(loss, grad_norm);
+    if (finite) {
       trainables.update({lr, c.adam_beta1, c.adam_beta2, c.adam_epsilon, c.weight_decay}, step + 1);
       if (full) pass.weights_changed();
+      guard.finite_step(step + 1);
     } else {
-      progress.message("step " + std::to_string(step + 1) + ": non-finite gradient norm, update skipped");
+      progress.message(guard.skip(step + 1, loss, grad_norm,
+                                  root ? batch_lines(stream, first_micro_batch, ga, data.train_lines)
+                                       : std::vector<int64_t>()));
     }
     state.step = step + 1;
     state.train_loss.push_back({state.step, loss});
     if (report.steps == 0) report.first_loss = loss;
     report.steps = state.step;
     report.last_loss = loss;
-    interval.add(loss_sum, targets);
+    if (finite) interval.add(loss_sum, targets);  // a NaN would hide the interval's other steps
     const double run_seconds = seconds_since(train_start);
     state.elapsed_seconds = elapsed_before + run_seconds;
     const double tps = static_cast<double>(state.tokens - tokens_before) / std::max(run_seconds, 1e-9);
-    progress.update(state.step, interval.mean(), lr, tps, state.elapsed_seconds);
+    // An interval of skipped steps only has no loss to show: NaN says so, where 0 would look like one.
+    const double interval_loss = finite || interval.targets() > 0 ? interval.mean() : std::nan("");
+    progress.update(state.step, interval_loss, lr, tps, state.elapsed_seconds);
     training_tps = tps;
 
     const bool last = state.step == total_steps;
@@ -357,9 +426,11 @@ TrainReport run_training(const TrainConfig& c) {
     record.tokens = state.tokens;
     record.tokens_per_second = tps;
     record.elapsed_seconds = state.elapsed_seconds;
+    record.skipped = !finite;
+    record.skipped_steps = guard.skipped_total();
     bool write = false;
-    if (state.step % c.logging_steps == 0 || last) {
-      record.loss = interval.mean();
+    if (state.step % c.logging_steps == 0 || last || !finite) {
+      record.loss = interval_loss;
       record.step_loss = loss;
       record.learning_rate = lr;
       record.grad_norm = grad_norm;
@@ -375,7 +446,12 @@ TrainReport run_training(const TrainConfig& c) {
       write = true;
     }
     if (write && metrics) metrics->write(record);
-    if ((c.save_steps > 0 && state.step % c.save_steps == 0) || last) save();
+    // Stopped by a run of bad steps, or at once by weights that became non-finite (they never recover).
+    if (!finite) {
+      const bool weights_finite = trainables.all_finite();
+      if (!weights_finite || guard.must_stop()) stop(state.step, weights_finite, lr);
+    }
+    if ((c.save_steps > 0 && state.step % c.save_steps == 0) || last) save(lr);
   }
   progress.finish();
   if (report.steps == 0) report.steps = state.step;
@@ -406,6 +482,7 @@ TrainReport run_training(const TrainConfig& c) {
   report.ranks = ranks;
   report.comm_seconds = comm.seconds - comm_seconds_before;
   report.comm_bytes = comm.bytes_sent - comm_bytes_before;
+  report.skipped_steps = guard.skipped_total();
   if (!root) return report;
   std::string text = printf_str(
       "trained %lld steps: step loss %.4f -> %.4f%s\ntrainable parameters %lld (%.3f%% of %lld)\n"
@@ -422,10 +499,13 @@ TrainReport run_training(const TrainConfig& c) {
   if (comm.distributed())
     text += printf_str("data parallel: %d ranks, ZeRO stage %lld, communication %.1f s of the run (rank 0), %.1f MB sent by rank 0\n",
                           ranks, static_cast<long long>(c.zero_stage), report.comm_seconds, report.comm_bytes / 1e6);
+  if (report.skipped_steps > 0)
+    text += std::to_string(report.skipped_steps) + " step(s) skipped: non-finite loss or gradient norm\n";
   text += "outputs in " + c.output_dir + "\n";
   report.summary_text = text + self_check_text(plan, static_cast<double>(report.peak_rss_bytes), training_tps);
   nlohmann::ordered_json j;
   j["steps"] = report.steps;
+  j["skipped_steps"] = report.skipped_steps;
   j["first_step_loss"] = report.first_loss;
   j["last_step_loss"] = report.last_loss;
   if (report.eval_loss_after >= 0) {

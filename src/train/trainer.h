@@ -11,6 +11,7 @@ namespace frugal {
 
 struct TrainReport {
   int64_t steps = 0;                 // optimizer steps this run finished at
+  int64_t skipped_steps = 0;         // steps whose update was skipped (non-finite), resumed part included
   int64_t trainable_parameters = 0;
   int64_t total_parameters = 0;      // base model (+ adapter)
   double first_loss = 0, last_loss = 0;  // the first and last steps' own losses ("step_loss")

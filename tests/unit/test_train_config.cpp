@@ -118,6 +118,7 @@ TEST_F(TrainConfigTest, RangesAndChoicesAreValidated) {
       {"lora_dropout: -0.1", "key lora_dropout (line 3): -0.1 is out of range: must be >= 0 and < 1"},
       {"learning_rate: 0", "key learning_rate (line 3): 0.0 is out of range: must be > 0"},
       {"micro_batch_size: 0", "key micro_batch_size (line 3): 0 is out of range: must be >= 1"},
+      {"max_nonfinite_steps: 0", "key max_nonfinite_steps (line 3): 0 is out of range: must be >= 1"},
       {"gradient_accumulation_steps: -2", "key gradient_accumulation_steps (line 3): -2 is out of range"},
       {"adam_beta2: 1.0", "key adam_beta2 (line 3): 1.0 is out of range: must be < 1"},
       {"val_set_size: 2.5", "key val_set_size (line 3): 2.5 is neither a fraction below 1 nor a whole count"},
@@ -247,6 +248,7 @@ TEST_F(TrainConfigTest, YamlRoundTripsEveryKey) {
   c.adam_beta2 = 0.95;
   c.adam_epsilon = 1e-6;
   c.max_grad_norm = 0.5;
+  c.max_nonfinite_steps = 2;
   c.micro_batch_size = 3;
   c.gradient_accumulation_steps = 5;
   c.num_epochs = 7;
@@ -281,7 +283,7 @@ TEST_F(TrainConfigTest, HelpListsEveryKeyWithDefault) {
     ++keys;
     EXPECT_NE(help.find("--" + key + " "), std::string::npos) << key;
   }
-  EXPECT_EQ(keys, 50u);  // one per TrainConfig field
+  EXPECT_EQ(keys, 51u);  // one per TrainConfig field
   EXPECT_NE(help.find("[default: 2.0e-04]"), std::string::npos);
   EXPECT_NE(help.find("--base_model TEXT"), std::string::npos);
   EXPECT_NE(help.find("(required)"), std::string::npos);
