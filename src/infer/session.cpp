@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "kernels/attention.h"
 #include "kernels/attention_train.h"
 #include "kernels/int_dot.h"
@@ -25,8 +26,17 @@ class InferenceSession::CacheAttention : public BlockAttention {
     const LlamaConfig& c = s_.cfg_;
     const int64_t l = la.layer;
     const int64_t KV = c.kv_dim(), past = s_.position_;
-    std::memcpy(&s_.k_cache_[l][past * KV], k, sizeof(float) * T_ * KV);
-    std::memcpy(&s_.v_cache_[l][past * KV], v, sizeof(float) * T_ * KV);
+    if (s_.bf16_cache_) {
+      uint16_t* kc = &s_.k_cache16_[l][past * KV];
+      uint16_t* vc = &s_.v_cache16_[l][past * KV];
+      for (int64_t i = 0; i < T_ * KV; ++i) {
+        kc[i] = float_to_bf16(k[i]);
+        vc[i] = float_to_bf16(v[i]);
+      }
+    } else {
+      std::memcpy(&s_.k_cache_[l][past * KV], k, sizeof(float) * T_ * KV);
+      std::memcpy(&s_.v_cache_[l][past * KV], v, sizeof(float) * T_ * KV);
+    }
     if (past == 0 && T_ > 1) {
       // A prompt from an empty cache is one causal block: the gemm-based training kernel does it
       // several times faster than the one-query-at-a-time decode kernel.
@@ -34,7 +44,8 @@ class InferenceSession::CacheAttention : public BlockAttention {
                               {1, T_, c.n_heads, c.n_kv_heads, c.head_dim, la.scale, la.window});
     } else {
       AttentionDims dims{T_, past, c.n_heads, c.n_kv_heads, c.head_dim, KV, la.scale, la.window};
-      attention_forward(out, q, s_.k_cache_[l].data(), s_.v_cache_[l].data(), dims);
+      if (s_.bf16_cache_) attention_forward(out, q, s_.k_cache16_[l].data(), s_.v_cache16_[l].data(), dims);
+      else attention_forward(out, q, s_.k_cache_[l].data(), s_.v_cache_[l].data(), dims);
     }
   }
 
@@ -50,8 +61,15 @@ InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision 
       max_context_(max_context),
       rope_(model.config, max_context) {
   if (max_context <= 0) fail("context length must be positive");
-  k_cache_.assign(cfg_.n_layers, std::vector<float>(static_cast<size_t>(max_context * cfg_.kv_dim())));
-  v_cache_.assign(cfg_.n_layers, std::vector<float>(static_cast<size_t>(max_context * cfg_.kv_dim())));
+  const size_t cache_values = static_cast<size_t>(max_context * cfg_.kv_dim());
+  bf16_cache_ = precision_ == Precision::BF16;
+  if (bf16_cache_) {
+    k_cache16_.assign(cfg_.n_layers, std::vector<uint16_t>(cache_values));
+    v_cache16_.assign(cfg_.n_layers, std::vector<uint16_t>(cache_values));
+  } else {
+    k_cache_.assign(cfg_.n_layers, std::vector<float>(cache_values));
+    v_cache_.assign(cfg_.n_layers, std::vector<float>(cache_values));
+  }
   // GGUF blocks kept compact are decoded with integer dot products (repacked once, here, when the
   // loader did not already); float weights get their bf16 copies.
   std::vector<Matrix*> matrices = {model_.weights.output.empty() ? &model_.weights.token_embedding : &model_.weights.output};

@@ -35,7 +35,11 @@ class InferenceSession {
   int64_t max_context_;
   int64_t position_ = 0;
   BlockRope rope_;
-  std::vector<std::vector<float>> k_cache_, v_cache_;  // per layer [max_context, KVH*D]
+  // Per layer [max_context, KVH*D], in the compute precision: fp32, or bf16 (half the bytes a decode
+  // step reads from a long cache; keys and values rounded once, when written).
+  bool bf16_cache_ = false;
+  std::vector<std::vector<float>> k_cache_, v_cache_;
+  std::vector<std::vector<uint16_t>> k_cache16_, v_cache16_;
   // Scratch, sized for the largest chunk seen: the block's tensors, x and xn [T, C], logits [T, V].
   BlockActivations block_;
   std::vector<float> x_, xn_;

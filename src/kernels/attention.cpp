@@ -1,10 +1,13 @@
 #include "kernels/attention.h"
 
+#include "core/half.h"
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
 
 #include "quant/simd_block.h"
@@ -12,7 +15,13 @@
 
 namespace frugal {
 
-void attention_forward_ref(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
+namespace {
+
+inline float cache_value(float v) { return v; }
+inline float cache_value(uint16_t v) { return bf16_to_float(v); }
+
+template <typename T>
+void attention_ref(float* out, const float* q, const T* k_cache, const T* v_cache, const AttentionDims& d) {
   const int64_t group = d.H / d.KVH;
   const float scale = d.scale > 0 ? d.scale : 1.0f / std::sqrt(static_cast<float>(d.D));
 #pragma omp parallel
@@ -26,9 +35,9 @@ void attention_forward_ref(float* out, const float* q, const float* k_cache, con
         const int64_t first = d.window > 0 ? std::max<int64_t>(0, n_keys - d.window) : 0;
         float max_score = -INFINITY;
         for (int64_t s = first; s < n_keys; ++s) {
-          const float* kv = k_cache + s * d.kv_stride + kvh * d.D;
+          const T* kv = k_cache + s * d.kv_stride + kvh * d.D;
           float dot = 0;
-          for (int64_t i = 0; i < d.D; ++i) dot += qv[i] * kv[i];
+          for (int64_t i = 0; i < d.D; ++i) dot += qv[i] * cache_value(kv[i]);
           scores[s] = dot * scale;
           max_score = std::max(max_score, scores[s]);
         }
@@ -41,33 +50,51 @@ void attention_forward_ref(float* out, const float* q, const float* k_cache, con
         float* o = out + (t * d.H + h) * d.D;
         std::fill(o, o + d.D, 0.0f);
         for (int64_t s = first; s < n_keys; ++s) {
-          const float* vv = v_cache + s * d.kv_stride + kvh * d.D;
+          const T* vv = v_cache + s * d.kv_stride + kvh * d.D;
           const float p = scores[s] * inv;
-          for (int64_t i = 0; i < d.D; ++i) o[i] += p * vv[i];
+          for (int64_t i = 0; i < d.D; ++i) o[i] += p * cache_value(vv[i]);
         }
       }
   }
 }
 
-#if defined(__AVX512F__)
+}  // namespace
+
+void attention_forward_ref(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
+  attention_ref(out, q, k_cache, v_cache, d);
+}
+void attention_forward_ref(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                           const AttentionDims& d) {
+  attention_ref(out, q, k_cache, v_cache, d);
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
 
 namespace {
 
 using simd::kAll;
 
+// 16 cache values (the first `mask` lanes) as fp32: as they are, or bf16 widened.
+inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+inline __m512 load16(const uint16_t* p, __mmask16 mask) {
+  const __m512i wide = _mm512_maskz_cvtepu16_epi32(mask, _mm256_maskz_loadu_epi16(mask, p));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wide, 16));
+}
+
 // One query head over its visible keys: scores (q.k * scale), softmax, then the weighted values.
 // The same operations in the same order per key as the reference, except that each dot product
 // and each output lane is summed in 16 lanes: results agree to fp32 rounding.
-void attend_one(float* o, const float* qv, const float* k, const float* v, int64_t first, int64_t n_keys,
+template <typename T>
+void attend_one(float* o, const float* qv, const T* k, const T* v, int64_t first, int64_t n_keys,
                 int64_t stride, int64_t D, float scale, float* scores) {
   const int64_t full = D / 16;
   const __mmask16 tail = simd::first_lanes(D - full * 16);
   float max_score = -INFINITY;
   for (int64_t s = first; s < n_keys; ++s) {
-    const float* kv = k + s * stride;
+    const T* kv = k + s * stride;
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < full; ++i) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qv + 16 * i), _mm512_loadu_ps(kv + 16 * i), acc);
-    if (tail) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, qv + 16 * full), _mm512_maskz_loadu_ps(tail, kv + 16 * full), acc);
+    for (int64_t i = 0; i < full; ++i) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qv + 16 * i), load16(kv + 16 * i, kAll), acc);
+    if (tail) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, qv + 16 * full), load16(kv + 16 * full, tail), acc);
     scores[s] = simd::hsum(acc) * scale;
     max_score = std::max(max_score, scores[s]);
   }
@@ -86,19 +113,18 @@ void attend_one(float* o, const float* qv, const float* k, const float* v, int64
       mask[j] = simd::first_lanes(D - i0 - 16 * j);
     }
     for (int64_t s = first; s < n_keys; ++s) {
-      const float* vv = v + s * stride + i0;
+      const T* vv = v + s * stride + i0;
       const __m512 p = _mm512_set1_ps(scores[s] * inv);
       for (int j = 0; j < 4; ++j)
-        if (mask[j]) acc[j] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(mask[j], vv + 16 * j), acc[j]);
+        if (mask[j]) acc[j] = _mm512_fmadd_ps(p, load16(vv + 16 * j, mask[j]), acc[j]);
     }
     for (int j = 0; j < 4; ++j)
       if (mask[j]) _mm512_mask_storeu_ps(o + i0 + 16 * j, mask[j], acc[j]);
   }
 }
 
-}  // namespace
-
-void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
+template <typename T>
+void attention_fast(float* out, const float* q, const T* k_cache, const T* v_cache, const AttentionDims& d) {
   const int64_t group = d.H / d.KVH;
   const float scale = d.scale > 0 ? d.scale : 1.0f / std::sqrt(static_cast<float>(d.D));
   const int64_t units = d.T * d.H;
@@ -119,10 +145,24 @@ void attention_forward(float* out, const float* q, const float* k_cache, const f
   }
 }
 
+}  // namespace
+
+void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
+  attention_fast(out, q, k_cache, v_cache, d);
+}
+void attention_forward(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                       const AttentionDims& d) {
+  attention_fast(out, q, k_cache, v_cache, d);
+}
+
 #else
 
 void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
-  attention_forward_ref(out, q, k_cache, v_cache, d);
+  attention_ref(out, q, k_cache, v_cache, d);
+}
+void attention_forward(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                       const AttentionDims& d) {
+  attention_ref(out, q, k_cache, v_cache, d);
 }
 
 #endif

@@ -19,5 +19,10 @@ struct AttentionDims {
 // the scalar reference it is tested against.
 void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d);
 void attention_forward_ref(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d);
+// The same over a bf16 cache (keys and values rounded once, when written): half the bytes a decode
+// step reads from a long cache, and half its memory.
+void attention_forward(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache, const AttentionDims& d);
+void attention_forward_ref(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                           const AttentionDims& d);
 
 }  // namespace frugal

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/half.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/rope.h"
@@ -191,6 +192,16 @@ TEST(Attention, FastPathMatchesTheReference) {
       attention_forward(fast.data(), q.data(), k.data(), v.data(), d);
       attention_forward_ref(ref.data(), q.data(), k.data(), v.data(), d);
       EXPECT_LT(max_abs_diff(fast, ref), 1e-5) << "D " << D << " window " << window;
+      // A bf16 cache: the fast path against the reference on the same rounded values, and both
+      // within bf16's rounding of the fp32 result.
+      std::vector<uint16_t> k16(k.size()), v16(v.size());
+      for (size_t i = 0; i < k.size(); ++i) k16[i] = float_to_bf16(k[i]);
+      for (size_t i = 0; i < v.size(); ++i) v16[i] = float_to_bf16(v[i]);
+      std::vector<float> fast16(fast.size()), ref16(fast.size());
+      attention_forward(fast16.data(), q.data(), k16.data(), v16.data(), d);
+      attention_forward_ref(ref16.data(), q.data(), k16.data(), v16.data(), d);
+      EXPECT_LT(max_abs_diff(fast16, ref16), 1e-5) << "bf16 cache, D " << D << " window " << window;
+      EXPECT_LT(max_abs_diff(fast16, ref), 0.05) << "bf16 cache, D " << D << " window " << window;
     }
 }
 
