@@ -54,7 +54,7 @@ TEST(Matmul, Bf16MatchesReferenceWithinBf16Rounding) {
 }
 
 TEST(Rope, BackwardInvertsForward) {
-  RopeTable table(32, 8, 10000.0f, 1.0f);
+  RopeTable table(rope_frequencies(RopeScaling{}, 10000.0, 8, 0), 8, 0, 32);
   std::vector<float> x = random_vector(3 * 2 * 8, 5), y = x;
   const int32_t pos[3] = {0, 7, 31};
   rope_forward(y.data(), pos, 3, 2, table);
@@ -64,7 +64,7 @@ TEST(Rope, BackwardInvertsForward) {
 }
 
 TEST(Rope, PositionZeroIsIdentity) {
-  RopeTable table(4, 16, 500000.0f, 1.0f);
+  RopeTable table(rope_frequencies(RopeScaling{}, 500000.0, 16, 0), 16, 0, 4);
   std::vector<float> x = random_vector(16, 6), y = x;
   const int32_t pos = 0;
   rope_forward(y.data(), &pos, 1, 1, table);
