@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -39,12 +40,20 @@ nlohmann::json read_json(const std::string& path) {
 std::string rope_fixture(const std::string& rel) { return test::fixture("rope/" + rel); }
 std::string family_hf() { return test::fixture("families/llama3/hf"); }
 
-std::string temp_dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "frugal_rope_" + std::to_string(::getpid()) + "_" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+// A fresh folder under the test temp dir, removed again when the owner goes out of scope.
+struct TempDirs {
+  std::vector<std::string> made;
+  std::string make(const std::string& name) {
+    const std::string dir = ::testing::TempDir() + "frugal_rope_" + std::to_string(::getpid()) + "_" + name;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    made.push_back(dir);
+    return dir;
+  }
+  ~TempDirs() {
+    for (const std::string& d : made) fs::remove_all(d);
+  }
+};
 
 // ---------------------------------------------------------------- (a) frequencies
 
@@ -76,10 +85,11 @@ TEST(RopeScaling, FrequenciesAndAttentionFactorMatchTransformersInDouble) {
 struct RopeModels {
   nlohmann::json spec = read_json(rope_fixture("models.json"));
   SafetensorsFile expected{rope_fixture("expected.safetensors")};
+  TempDirs temp;
   std::vector<int32_t> prompt() const { return spec["prompt"]; }
   // A folder with the family weights and tokenizer and this type's config.json.
-  std::string folder(const std::string& type) const {
-    const std::string dir = temp_dir(type);
+  std::string folder(const std::string& type, const std::string& name = "") {
+    const std::string dir = temp.make(name.empty() ? type : name);
     for (const auto& e : fs::directory_iterator(family_hf()))
       if (e.path().filename() != "config.json") fs::copy(e.path(), dir + "/" + e.path().filename().string());
     std::ofstream(dir + "/config.json") << spec["configs"][type].dump(1);
@@ -98,7 +108,7 @@ double worst_at(const std::vector<float>& got, const std::vector<float>& want, c
 }
 
 // Logits of the whole prompt in one session call (transformers' full forward).
-double session_error(Model& model, const RopeModels& fx, const std::string& type) {
+double session_error(Model& model, RopeModels& fx, const std::string& type) {
   const std::vector<int32_t> ids = fx.prompt();
   InferenceSession session(model, static_cast<int64_t>(ids.size()), Precision::F32);
   const std::vector<float>& got = session.forward(ids.data(), static_cast<int64_t>(ids.size()), true);
@@ -176,22 +186,25 @@ TEST_P(RopeModel, ExportedModelsKeepTheScaling) {
   const std::string type = GetParam();
   RopeModels fx;
   auto model = load_model(fx.folder(type));
-  const std::string hf = temp_dir(type + "_export_hf");
+  const std::string hf = fx.temp.make(type + "_export_hf");
   export_hf(*model, hf, ExportDtype::F32);
+  // FRUGAL_KEEP_ROPE_EXPORTS=1 leaves the folder for tests/reference/check_rope_export.py.
+  if (std::getenv("FRUGAL_KEEP_ROPE_EXPORTS")) fx.temp.made.pop_back();
   auto from_hf = load_model(hf);
   EXPECT_LT(session_error(*from_hf, fx, type), 1e-4) << "config.json: " << test::read_file(hf + "/config.json");
-  const std::string gguf = temp_dir(type + "_export_gguf") + "/model.gguf";
+  const std::string gguf = fx.temp.make(type + "_export_gguf") + "/model.gguf";
   if (type == "dynamic") {
     try {
-      export_gguf(*load_model(fx.folder(type), test::fixture("families/llama3/model.gguf")), gguf, ExportDtype::F32);
+      export_gguf(*load_model(fx.folder(type, type + "_gguf_vocab"), test::fixture("families/llama3/model.gguf")), gguf, ExportDtype::F32);
       ADD_FAILURE() << "dynamic NTK written to GGUF";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("dynamic"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("rope_scaling: dynamic NTK RoPE scaling has no GGUF form"), std::string::npos)
+          << e.what();
     }
     return;
   }
   // (The HF folder's tokenizer.json has no GGUF pre-tokenizer name; the family GGUF's tokenizer does.)
-  auto with_gguf_vocab = load_model(fx.folder(type), test::fixture("families/llama3/model.gguf"));
+  auto with_gguf_vocab = load_model(fx.folder(type, type + "_gguf_vocab"), test::fixture("families/llama3/model.gguf"));
   export_gguf(*with_gguf_vocab, gguf, ExportDtype::F32);
   auto from_gguf = load_model(gguf);
   EXPECT_EQ(from_gguf->config.rope_scaling.type == RopeType::Default && type == "llama3" ? "llama3"
@@ -250,14 +263,14 @@ TEST(RopeErrors, BadConfigJsonScalingFailsInOneLineNamingKeyAndValue) {
        "rope_scaling.short_factor: 2 values, expected head_dim/2 = 8"},
   };
   for (const auto& c : cases) {
-    const std::string dir = fx.folder(std::string("bad_") + c.name);
+    const std::string dir = fx.folder("default", std::string("bad_") + c.name);
     nlohmann::json config = fx.spec["configs"]["default"];
     config["rope_scaling"] = c.rope_scaling;
     std::ofstream(dir + "/config.json") << config.dump();
     expect_one_line_error(dir, c.expect);
   }
   // Dynamic NTK with no max_position_embeddings has no original length to stretch from.
-  const std::string dir = fx.folder("bad_dynamic_no_length");
+  const std::string dir = fx.folder("dynamic", "bad_dynamic_no_length");
   nlohmann::json config = fx.spec["configs"]["dynamic"];
   config.erase("max_position_embeddings");
   std::ofstream(dir + "/config.json") << config.dump();
@@ -267,7 +280,8 @@ TEST(RopeErrors, BadConfigJsonScalingFailsInOneLineNamingKeyAndValue) {
 TEST(RopeErrors, BadGgufScalingFailsInOneLineNamingKeyAndValue) {
   auto model = load_model(family_hf());
   const LlamaConfig& c = model->config;
-  const std::string dir = temp_dir("bad_gguf");
+  TempDirs temp;
+  const std::string dir = temp.make("bad_gguf");
   const auto write = [&](const std::string& name, const std::function<void(GgufWriter&)>& tweak) {
     GgufWriter w;
     set_gguf_model_metadata(w, c, "", ExportDtype::F32);
