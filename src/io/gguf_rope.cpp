@@ -15,8 +15,9 @@ std::vector<double> frequency_tensor(const GgufFile& g, const std::string& name,
   if (t->ne.size() != 1 || t->ne[0] != head_dim / 2 || t->type != GgmlType::F32) {
     std::string shape;
     for (int64_t n : t->ne) shape += (shape.empty() ? "" : "x") + std::to_string(n);
-    fail(g.path(), name, "must be F32 with head_dim/2 = " + std::to_string(head_dim / 2) + " values, got shape [" +
-                             shape + "]" + (t->type != GgmlType::F32 ? " of another type" : ""));
+    fail(g.path(), name,
+         "must be F32 with head_dim/2 = " + std::to_string(head_dim / 2) + " values, got shape [" + shape + "]" +
+             (t->type != GgmlType::F32 ? " of another type" : ""));
   }
   std::vector<float> v(static_cast<size_t>(head_dim / 2));
   std::memcpy(v.data(), t->data, sizeof(float) * v.size());
@@ -54,7 +55,8 @@ RopeScaling rope_scaling_from_gguf(const GgufFile& g, const std::string& a, int6
   } else if (type == "longrope") {
     s.type = RopeType::LongRope;
     s.original_context = g.get_int(k + "original_context_length", 0);
-    if (s.original_context > 0) s.factor = static_cast<double>(context_length) / static_cast<double>(s.original_context);
+    if (s.original_context > 0)
+      s.factor = static_cast<double>(context_length) / static_cast<double>(s.original_context);
     if (g.find(k + "attn_factor")) s.attention_factor = g.get_float(k + "attn_factor");
     if (s.long_factor.empty() || s.short_factor.empty())
       fail(g.path(), s.long_factor.empty() ? "rope_factors_long.weight" : "rope_factors_short.weight",
@@ -72,14 +74,16 @@ void set_gguf_rope_metadata(GgufWriter& w, const RopeScaling& s, const std::stri
   const std::string k = a + "rope.scaling.";
   switch (s.type) {
     case RopeType::Default:
-    case RopeType::Llama3: return;  // Llama 3 is the rope_freqs tensor
+    case RopeType::Llama3:
+      return;  // Llama 3 is the rope_freqs tensor
     case RopeType::Linear:
       w.set_string(k + "type", "linear");
       w.set_f32(k + "factor", static_cast<float>(s.factor));
       return;
     case RopeType::Dynamic:
-      fail(source, "rope_scaling", "dynamic NTK RoPE scaling has no GGUF form (llama.cpp has none); export a "
-                                   "Hugging Face folder instead");
+      fail(source, "rope_scaling",
+           "dynamic NTK RoPE scaling has no GGUF form (llama.cpp has none); export a "
+           "Hugging Face folder instead");
     case RopeType::Yarn:
       if (!s.truncate) fail(source, "rope_scaling.truncate", "false has no GGUF form (llama.cpp always truncates)");
       w.set_string(k + "type", "yarn");
@@ -101,8 +105,9 @@ void set_gguf_rope_metadata(GgufWriter& w, const RopeScaling& s, const std::stri
 void add_gguf_rope_tensors(GgufWriter& w, const RopeScaling& s, double theta, int64_t head_dim) {
   const auto to_f32 = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
   if (s.type == RopeType::Llama3 || !s.freq_divisors.empty()) {
-    std::vector<float> divisors = s.type == RopeType::Llama3 ? llama3_frequency_divisors(s, theta, head_dim)
-                                                             : std::vector<float>(static_cast<size_t>(head_dim / 2), 1.0f);
+    std::vector<float> divisors = s.type == RopeType::Llama3
+                                      ? llama3_frequency_divisors(s, theta, head_dim)
+                                      : std::vector<float>(static_cast<size_t>(head_dim / 2), 1.0f);
     for (size_t i = 0; i < s.freq_divisors.size(); ++i) divisors[i] *= static_cast<float>(s.freq_divisors[i]);
     w.add_tensor("rope_freqs.weight", {head_dim / 2}, GgmlType::F32, std::move(divisors));
   }

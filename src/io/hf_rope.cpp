@@ -6,7 +6,9 @@ namespace frugal {
 
 namespace {
 
-bool has(const nlohmann::json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
+bool has(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && !j[key].is_null();
+}
 
 template <typename T>
 T get(const nlohmann::json& j, const char* key, const std::string& path, const std::string& where) {
@@ -32,23 +34,30 @@ RopeScaling rope_scaling_from_hf(const nlohmann::json& j, const nlohmann::json& 
                                  const std::string& path) {
   RopeScaling s;
   const std::string type_key = has(rope, "rope_type") ? "rope_type" : "type";
-  const std::string type = has(rope, type_key.c_str()) ? get<std::string>(rope, type_key.c_str(), path, "rope_scaling." + type_key)
-                                                        : "default";
+  const std::string type = has(rope, type_key.c_str())
+                               ? get<std::string>(rope, type_key.c_str(), path, "rope_scaling." + type_key)
+                               : "default";
   const std::optional<RopeType> t = rope_type_from_name(type);
   if (!t)
     fail(path, "rope_scaling." + type_key,
          "'" + type + "' is not a RoPE type transformers knows (default, linear, dynamic, yarn, longrope, llama3)");
   s.type = *t;
-  const int64_t max_positions = has(j, "max_position_embeddings") ? get<int64_t>(j, "max_position_embeddings", path, "max_position_embeddings") : 0;
+  const int64_t max_positions = has(j, "max_position_embeddings")
+                                    ? get<int64_t>(j, "max_position_embeddings", path, "max_position_embeddings")
+                                    : 0;
   const auto factor = [&] { return get<double>(rope, "factor", path, "rope_scaling.factor"); };
   switch (s.type) {
-    case RopeType::Default: break;
-    case RopeType::Linear: s.factor = factor(); break;
+    case RopeType::Default:
+      break;
+    case RopeType::Linear:
+      s.factor = factor();
+      break;
     case RopeType::Dynamic:
       // transformers 4.57 stretches past max_position_embeddings (rope_scaling's own
       // original_max_position_embeddings is not read for this type).
       s.factor = factor();
-      if (max_positions <= 0) fail(path, "max_position_embeddings", "missing: dynamic RoPE scaling needs the original context length");
+      if (max_positions <= 0)
+        fail(path, "max_position_embeddings", "missing: dynamic RoPE scaling needs the original context length");
       s.original_context = max_positions;
       break;
     case RopeType::Yarn:
@@ -70,7 +79,8 @@ RopeScaling rope_scaling_from_hf(const nlohmann::json& j, const nlohmann::json& 
       if (has(rope, "attention_factor")) s.attention_factor = rope_number(rope, "attention_factor", path, 0);
       // Phi-3's form: a top-level original_max_position_embeddings, the factor then implied by it.
       if (has(j, "original_max_position_embeddings")) {
-        s.original_context = get<int64_t>(j, "original_max_position_embeddings", path, "original_max_position_embeddings");
+        s.original_context =
+            get<int64_t>(j, "original_max_position_embeddings", path, "original_max_position_embeddings");
         if (s.original_context <= 0 || max_positions <= 0)
           fail(path, "original_max_position_embeddings",
                std::to_string(s.original_context) + " and max_position_embeddings " + std::to_string(max_positions) +
@@ -86,27 +96,35 @@ RopeScaling rope_scaling_from_hf(const nlohmann::json& j, const nlohmann::json& 
       s.low_freq_factor = get<double>(rope, "low_freq_factor", path, "rope_scaling.low_freq_factor");
       s.high_freq_factor = get<double>(rope, "high_freq_factor", path, "rope_scaling.high_freq_factor");
       if (!has(rope, "original_max_position_embeddings"))
-        fail(path, "rope_scaling.original_max_position_embeddings", "missing: llama3 RoPE scaling needs the original context length");
-      s.original_context = get<int64_t>(rope, "original_max_position_embeddings", path,
-                                        "rope_scaling.original_max_position_embeddings");
+        fail(path, "rope_scaling.original_max_position_embeddings",
+             "missing: llama3 RoPE scaling needs the original context length");
+      s.original_context =
+          get<int64_t>(rope, "original_max_position_embeddings", path, "rope_scaling.original_max_position_embeddings");
       break;
   }
   RopeKeyNames keys;
-  if (s.type == RopeType::LongRope && has(j, "original_max_position_embeddings")) keys.original = "original_max_position_embeddings";
-  else if (s.type == RopeType::LongRope || s.type == RopeType::Dynamic) keys.original = "max_position_embeddings";
+  if (s.type == RopeType::LongRope && has(j, "original_max_position_embeddings"))
+    keys.original = "original_max_position_embeddings";
+  else if (s.type == RopeType::LongRope || s.type == RopeType::Dynamic)
+    keys.original = "max_position_embeddings";
   s.validate(head_dim, path, keys);
   return s;
 }
 
 void rope_scaling_to_hf(const RopeScaling& s, nlohmann::ordered_json& j, const std::string& source) {
   if (!s.freq_divisors.empty())
-    fail(source, "rope_freqs", "RoPE frequency divisors without the parameters they came from (a GGUF stores only "
-                               "Llama 3's divisors) cannot be written to config.json");
+    fail(source, "rope_freqs",
+         "RoPE frequency divisors without the parameters they came from (a GGUF stores only "
+         "Llama 3's divisors) cannot be written to config.json");
   nlohmann::ordered_json r;
   switch (s.type) {
-    case RopeType::Default: j["rope_scaling"] = nullptr; return;
+    case RopeType::Default:
+      j["rope_scaling"] = nullptr;
+      return;
     case RopeType::Linear:
-    case RopeType::Dynamic: r["factor"] = s.factor; break;
+    case RopeType::Dynamic:
+      r["factor"] = s.factor;
+      break;
     case RopeType::Yarn:
       r["factor"] = s.factor;
       r["original_max_position_embeddings"] = s.original_context;

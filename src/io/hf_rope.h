@@ -3,9 +3,8 @@
 // transformers computes the same frequencies from the exported folder.
 #pragma once
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "kernels/rope_scaling.h"
 

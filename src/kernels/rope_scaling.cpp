@@ -16,8 +16,8 @@ struct TypeName {
   RopeType type;
   const char* name;
 };
-constexpr TypeName kTypeNames[] = {{RopeType::Default, "default"}, {RopeType::Linear, "linear"},
-                                   {RopeType::Dynamic, "dynamic"}, {RopeType::Yarn, "yarn"},
+constexpr TypeName kTypeNames[] = {{RopeType::Default, "default"},   {RopeType::Linear, "linear"},
+                                   {RopeType::Dynamic, "dynamic"},   {RopeType::Yarn, "yarn"},
                                    {RopeType::LongRope, "longrope"}, {RopeType::Llama3, "llama3"}};
 
 std::string number(double v) {
@@ -29,12 +29,15 @@ std::string number(double v) {
 // base ** (2i / dim) for each i < dim/2: the unscaled wavelengths over 2 pi.
 std::vector<double> default_inv_freq(double theta, int64_t dim) {
   std::vector<double> inv(static_cast<size_t>(dim / 2));
-  for (size_t i = 0; i < inv.size(); ++i) inv[i] = 1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(dim));
+  for (size_t i = 0; i < inv.size(); ++i)
+    inv[i] = 1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(dim));
   return inv;
 }
 
 // YaRN's attention scale for a context stretched `scale` times (the paper's 0.1 ln s + 1).
-double yarn_mscale(double scale, double mscale = 1.0) { return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; }
+double yarn_mscale(double scale, double mscale = 1.0) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
 
 RopeFrequencies yarn(const RopeScaling& s, double theta, int64_t dim) {
   RopeFrequencies f;
@@ -77,7 +80,7 @@ std::vector<double> llama3(const RopeScaling& s, double theta, int64_t dim) {
   for (double& v : inv) {
     const double wavelen = 2 * kPi / v;
     if (wavelen > low_wavelen) {
-      v /= s.factor;  // low frequencies: interpolated
+      v /= s.factor;                         // low frequencies: interpolated
     } else if (!(wavelen < high_wavelen)) {  // between: a smooth mix (high frequencies are kept)
       const double smooth = (old_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
       v = (1 - smooth) * v / s.factor + smooth * v;
@@ -91,7 +94,8 @@ std::vector<double> llama3(const RopeScaling& s, double theta, int64_t dim) {
 double rope_attention_factor(const RopeScaling& s) {
   if (s.attention_factor) return *s.attention_factor;
   if (s.type == RopeType::Yarn) {
-    if (s.mscale != 0 && s.mscale_all_dim != 0) return yarn_mscale(s.factor, s.mscale) / yarn_mscale(s.factor, s.mscale_all_dim);
+    if (s.mscale != 0 && s.mscale_all_dim != 0)
+      return yarn_mscale(s.factor, s.mscale) / yarn_mscale(s.factor, s.mscale_all_dim);
     return yarn_mscale(s.factor);
   }
   if (s.type == RopeType::LongRope && s.factor > 1)
@@ -120,14 +124,14 @@ int64_t RopeScaling::length_key(int64_t seq_len) const {
 void RopeScaling::validate(int64_t head_dim, const std::string& source, const RopeKeyNames& keys) const {
   const std::string& key = keys.scaling;
   const std::string type_name = rope_type_name(type);
-  const bool needs_factor = type == RopeType::Linear || type == RopeType::Dynamic || type == RopeType::Yarn ||
-                            type == RopeType::Llama3;
+  const bool needs_factor =
+      type == RopeType::Linear || type == RopeType::Dynamic || type == RopeType::Yarn || type == RopeType::Llama3;
   if (needs_factor && !(factor >= 1 && std::isfinite(factor)))
     fail(source, key + ".factor", number(factor) + " must be >= 1 for " + type_name + " RoPE scaling");
   if (type == RopeType::LongRope && !attention_factor && !(factor >= 1 && std::isfinite(factor)))
     fail(source, key + ".factor", number(factor) + " must be >= 1 for longrope (or give attention_factor)");
-  const bool needs_original = type == RopeType::Dynamic || type == RopeType::Yarn || type == RopeType::LongRope ||
-                              type == RopeType::Llama3;
+  const bool needs_original =
+      type == RopeType::Dynamic || type == RopeType::Yarn || type == RopeType::LongRope || type == RopeType::Llama3;
   if (needs_original && original_context <= 0)
     fail(source, keys.original, "missing: " + type_name + " RoPE scaling needs the original context length");
   if (attention_factor && !(*attention_factor > 0 && std::isfinite(*attention_factor)))
@@ -148,16 +152,19 @@ void RopeScaling::validate(int64_t head_dim, const std::string& source, const Ro
         if (!(v > 0) || !std::isfinite(v)) fail(source, name, "value " + number(v) + " must be positive");
     }
   if (!freq_divisors.empty() && freq_divisors.size() != half)
-    fail(source, keys.freq_divisors, std::to_string(freq_divisors.size()) + " frequency factors, expected head_dim/2 = " +
-                                   std::to_string(half));
+    fail(source, keys.freq_divisors,
+         std::to_string(freq_divisors.size()) + " frequency factors, expected head_dim/2 = " + std::to_string(half));
   for (double v : freq_divisors)
-    if (!(v > 0) || !std::isfinite(v)) fail(source, keys.freq_divisors, "frequency factor " + number(v) + " must be positive");
+    if (!(v > 0) || !std::isfinite(v))
+      fail(source, keys.freq_divisors, "frequency factor " + number(v) + " must be positive");
 }
 
 RopeFrequencies rope_frequencies(const RopeScaling& s, double theta, int64_t dim, int64_t seq_len) {
   RopeFrequencies f;
   switch (s.type) {
-    case RopeType::Default: f.inv_freq = default_inv_freq(theta, dim); break;
+    case RopeType::Default:
+      f.inv_freq = default_inv_freq(theta, dim);
+      break;
     case RopeType::Linear:
       f.inv_freq = default_inv_freq(theta, dim);
       for (double& v : f.inv_freq) v /= s.factor;
@@ -166,14 +173,20 @@ RopeFrequencies rope_frequencies(const RopeScaling& s, double theta, int64_t dim
       // NTK-aware: past the original context the base grows so the lowest frequency still fits.
       const double len = static_cast<double>(std::max(seq_len, s.original_context));
       const double d = static_cast<double>(dim);
-      const double base = theta * std::pow(s.factor * len / static_cast<double>(s.original_context) - (s.factor - 1),
-                                           d / (d - 2));
+      const double base =
+          theta * std::pow(s.factor * len / static_cast<double>(s.original_context) - (s.factor - 1), d / (d - 2));
       f.inv_freq = default_inv_freq(base, dim);
       break;
     }
-    case RopeType::Yarn: f = yarn(s, theta, dim); break;
-    case RopeType::LongRope: f = longrope(s, theta, dim, seq_len); break;
-    case RopeType::Llama3: f.inv_freq = llama3(s, theta, dim); break;
+    case RopeType::Yarn:
+      f = yarn(s, theta, dim);
+      break;
+    case RopeType::LongRope:
+      f = longrope(s, theta, dim, seq_len);
+      break;
+    case RopeType::Llama3:
+      f.inv_freq = llama3(s, theta, dim);
+      break;
   }
   for (size_t i = 0; i < s.freq_divisors.size() && i < f.inv_freq.size(); ++i) f.inv_freq[i] /= s.freq_divisors[i];
   return f;

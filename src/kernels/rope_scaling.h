@@ -12,12 +12,12 @@ namespace frugal {
 
 enum class RopeType { Default, Linear, Dynamic, Yarn, LongRope, Llama3 };
 
-const char* rope_type_name(RopeType t);                 // transformers' spelling ("default", "yarn", ...)
+const char* rope_type_name(RopeType t);  // transformers' spelling ("default", "yarn", ...)
 std::optional<RopeType> rope_type_from_name(const std::string& name);
 
 // How a file spells the keys, for error messages: config.json's by default.
 struct RopeKeyNames {
-  std::string scaling = "rope_scaling";                      // prefix of factor, attention_factor, ...
+  std::string scaling = "rope_scaling";  // prefix of factor, attention_factor, ...
   std::string original = "rope_scaling.original_max_position_embeddings";
   std::string freq_divisors = "rope_freqs";
 };
@@ -26,18 +26,18 @@ struct RopeKeyNames {
 // where transformers reads the key with `or` (beta_fast, beta_slow, mscale, mscale_all_dim).
 struct RopeScaling {
   RopeType type = RopeType::Default;
-  double factor = 1.0;           // linear, dynamic, yarn, llama3; longrope (only for its default attention factor)
+  double factor = 1.0;  // linear, dynamic, yarn, llama3; longrope (only for its default attention factor)
   // The context the model was pre-trained for, resolved the way transformers resolves it per type
   // (dynamic: max_position_embeddings; yarn: original_max_position_embeddings or else
   // max_position_embeddings; longrope: the top-level original_max_position_embeddings or else
   // max_position_embeddings; llama3: rope_scaling's). 0: none (default, linear).
   int64_t original_context = 0;
-  double low_freq_factor = 0, high_freq_factor = 0;     // llama3
-  double beta_fast = 0, beta_slow = 0;                  // yarn (0: transformers' 32 and 1)
-  double mscale = 0, mscale_all_dim = 0;                // yarn (DeepSeek's form of the attention factor)
-  bool truncate = true;                                 // yarn: round the ramp's ends outwards
-  std::optional<double> attention_factor;               // yarn, longrope: given, else derived
-  std::vector<double> short_factor, long_factor;        // longrope: [D/2] divisors per frequency
+  double low_freq_factor = 0, high_freq_factor = 0;  // llama3
+  double beta_fast = 0, beta_slow = 0;               // yarn (0: transformers' 32 and 1)
+  double mscale = 0, mscale_all_dim = 0;             // yarn (DeepSeek's form of the attention factor)
+  bool truncate = true;                              // yarn: round the ramp's ends outwards
+  std::optional<double> attention_factor;            // yarn, longrope: given, else derived
+  std::vector<double> short_factor, long_factor;     // longrope: [D/2] divisors per frequency
   // GGUF's rope_freqs (Llama 3 as llama.cpp stores it): frequency i further divided by it; [D/2] or empty.
   std::vector<double> freq_divisors;
 
@@ -49,7 +49,6 @@ struct RopeScaling {
   // Checks the parameters for a head dimension; `source` and `keys` name where they came from.
   void validate(int64_t head_dim, const std::string& source, const RopeKeyNames& keys) const;
 };
-
 
 struct RopeFrequencies {
   std::vector<double> inv_freq;   // [D/2]

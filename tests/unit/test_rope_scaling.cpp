@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -37,8 +36,12 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
-std::string rope_fixture(const std::string& rel) { return test::fixture("rope/" + rel); }
-std::string family_hf() { return test::fixture("families/llama3/hf"); }
+std::string rope_fixture(const std::string& rel) {
+  return test::fixture("rope/" + rel);
+}
+std::string family_hf() {
+  return test::fixture("families/llama3/hf");
+}
 
 // A fresh folder under the test temp dir, removed again when the owner goes out of scope.
 struct TempDirs {
@@ -195,10 +198,12 @@ TEST_P(RopeModel, ExportedModelsKeepTheScaling) {
   const std::string gguf = fx.temp.make(type + "_export_gguf") + "/model.gguf";
   if (type == "dynamic") {
     try {
-      export_gguf(*load_model(fx.folder(type, type + "_gguf_vocab"), test::fixture("families/llama3/model.gguf")), gguf, ExportDtype::F32);
+      export_gguf(*load_model(fx.folder(type, type + "_gguf_vocab"), test::fixture("families/llama3/model.gguf")), gguf,
+                  ExportDtype::F32);
       ADD_FAILURE() << "dynamic NTK written to GGUF";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("rope_scaling: dynamic NTK RoPE scaling has no GGUF form"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("rope_scaling: dynamic NTK RoPE scaling has no GGUF form"),
+                std::string::npos)
           << e.what();
     }
     return;
@@ -207,7 +212,8 @@ TEST_P(RopeModel, ExportedModelsKeepTheScaling) {
   auto with_gguf_vocab = load_model(fx.folder(type, type + "_gguf_vocab"), test::fixture("families/llama3/model.gguf"));
   export_gguf(*with_gguf_vocab, gguf, ExportDtype::F32);
   auto from_gguf = load_model(gguf);
-  EXPECT_EQ(from_gguf->config.rope_scaling.type == RopeType::Default && type == "llama3" ? "llama3"
+  EXPECT_EQ(from_gguf->config.rope_scaling.type == RopeType::Default && type == "llama3"
+                ? "llama3"
                 : rope_type_name(from_gguf->config.rope_scaling.type),
             type);  // GGUF holds Llama 3 as rope_freqs divisors on the default type
   // (GGUF stores LongRoPE's lists and YaRN's attention factor in F32: still within fp32 noise.)
@@ -285,25 +291,32 @@ TEST(RopeErrors, BadGgufScalingFailsInOneLineNamingKeyAndValue) {
   const auto write = [&](const std::string& name, const std::function<void(GgufWriter&)>& tweak) {
     GgufWriter w;
     set_gguf_model_metadata(w, c, "", ExportDtype::F32);
-    w.add_tensor("token_embd.weight", {c.vocab_size, c.dim}, GgmlType::F32, std::span<const float>(model->weights.token_embedding.data));
+    w.add_tensor("token_embd.weight", {c.vocab_size, c.dim}, GgmlType::F32,
+                 std::span<const float>(model->weights.token_embedding.data));
     tweak(w);
     w.write(dir + "/" + name);
     return dir + "/" + name;
   };
-  expect_one_line_error(write("short_freqs.gguf", [](GgufWriter& w) {
-    w.add_tensor("rope_freqs.weight", {3}, GgmlType::F32, std::vector<float>{1, 2, 3});
-  }), "rope_freqs.weight: must be F32 with head_dim/2 = 8 values, got shape [3]");
-  expect_one_line_error(write("unknown_type.gguf", [](GgufWriter& w) {
-    w.set_string("llama.rope.scaling.type", "ntk");
-  }), "llama.rope.scaling.type: 'ntk' is not a RoPE scaling type");
-  expect_one_line_error(write("factor_zero.gguf", [](GgufWriter& w) {
-    w.set_string("llama.rope.scaling.type", "linear");
-    w.set_f32("llama.rope.scaling.factor", 0.0f);
-  }), "llama.rope.scaling.factor: 0 must be >= 1");
-  expect_one_line_error(write("yarn_no_original.gguf", [](GgufWriter& w) {
-    w.set_string("llama.rope.scaling.type", "yarn");
-    w.set_f32("llama.rope.scaling.factor", 4.0f);
-  }), "llama.rope.scaling.original_context_length: missing");
+  expect_one_line_error(write("short_freqs.gguf",
+                              [](GgufWriter& w) {
+                                w.add_tensor("rope_freqs.weight", {3}, GgmlType::F32, std::vector<float>{1, 2, 3});
+                              }),
+                        "rope_freqs.weight: must be F32 with head_dim/2 = 8 values, got shape [3]");
+  expect_one_line_error(
+      write("unknown_type.gguf", [](GgufWriter& w) { w.set_string("llama.rope.scaling.type", "ntk"); }),
+      "llama.rope.scaling.type: 'ntk' is not a RoPE scaling type");
+  expect_one_line_error(write("factor_zero.gguf",
+                              [](GgufWriter& w) {
+                                w.set_string("llama.rope.scaling.type", "linear");
+                                w.set_f32("llama.rope.scaling.factor", 0.0f);
+                              }),
+                        "llama.rope.scaling.factor: 0 must be >= 1");
+  expect_one_line_error(write("yarn_no_original.gguf",
+                              [](GgufWriter& w) {
+                                w.set_string("llama.rope.scaling.type", "yarn");
+                                w.set_f32("llama.rope.scaling.factor", 4.0f);
+                              }),
+                        "llama.rope.scaling.original_context_length: missing");
 }
 
 }  // namespace
