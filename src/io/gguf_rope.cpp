@@ -14,7 +14,10 @@ std::vector<double> frequency_tensor(const GgufFile& g, const std::string& name,
   if (!t) return {};
   if (t->ne.size() != 1 || t->ne[0] != head_dim / 2 || t->type != GgmlType::F32) {
     std::string shape;
-    for (int64_t n : t->ne) shape += (shape.empty() ? "" : "x") + std::to_string(n);
+    for (int64_t n : t->ne) {
+      if (!shape.empty()) shape += 'x';
+      shape += std::to_string(n);
+    }
     fail(g.path(), name,
          "must be F32 with head_dim/2 = " + std::to_string(head_dim / 2) + " values, got shape [" + shape + "]" +
              (t->type != GgmlType::F32 ? " of another type" : ""));
