@@ -35,13 +35,16 @@ RopeScaling rope_scaling_from_gguf(const GgufFile& g, const std::string& a, int6
   s.freq_divisors = frequency_tensor(g, "rope_freqs.weight", head_dim);
   s.long_factor = frequency_tensor(g, "rope_factors_long.weight", head_dim);
   s.short_factor = frequency_tensor(g, "rope_factors_short.weight", head_dim);
+  // Without a type llama.cpp reads a factor (or the older rope.scale_linear) as linear scaling;
   // Phi-3 files carry LongRoPE's factor tensors without always naming the type.
-  const std::string type = g.get_string(k + "type", s.long_factor.empty() ? "none" : "longrope");
-  const std::string factor_key = k + "factor";
+  const std::string factor_key = g.find(k + "factor") ? k + "factor" : a + "rope.scale_linear";
+  const std::string implied = !s.long_factor.empty() ? "longrope" : g.find(factor_key) ? "linear" : "none";
+  const std::string type = g.get_string(k + "type", implied);
   if (type == "none") {
   } else if (type == "linear") {
     s.type = RopeType::Linear;
     s.factor = g.get_float(factor_key);
+    if (!g.find(k + "type") && s.factor == 0) s = RopeScaling{};  // llama.cpp: 0 means unset
   } else if (type == "yarn") {
     s.type = RopeType::Yarn;
     s.factor = g.get_float(factor_key);

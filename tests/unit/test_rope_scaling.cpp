@@ -311,6 +311,10 @@ TEST(RopeErrors, BadGgufScalingFailsInOneLineNamingKeyAndValue) {
                                 w.set_f32("llama.rope.scaling.factor", 0.0f);
                               }),
                         "llama.rope.scaling.factor: 0 must be >= 1");
+  // Without a type, a factor means linear scaling (as llama.cpp reads it).
+  expect_one_line_error(
+      write("implied_linear.gguf", [](GgufWriter& w) { w.set_f32("llama.rope.scaling.factor", 0.5f); }),
+      "llama.rope.scaling.factor: 0.5 must be >= 1 for linear");
   expect_one_line_error(write("yarn_no_original.gguf",
                               [](GgufWriter& w) {
                                 w.set_string("llama.rope.scaling.type", "yarn");
