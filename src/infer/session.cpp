@@ -58,8 +58,7 @@ InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision 
     : model_(model),
       cfg_(model.config),
       precision_(precision),
-      max_context_(max_context),
-      rope_(model.config, max_context) {
+      max_context_(max_context) {
   if (max_context <= 0) fail("context length must be positive");
   const size_t cache_values = static_cast<size_t>(max_context * cfg_.kv_dim());
   bf16_cache_ = precision_ == Precision::BF16;
@@ -99,22 +98,29 @@ const std::vector<float>& InferenceSession::forward(const int32_t* tokens, int64
   for (int64_t done = 0; done < n; done += kMaxChunk) {
     const int64_t T = std::min(kMaxChunk, n - done);
     const bool last_chunk = done + T == n;
-    if (all_logits) run_chunk(tokens + done, T, true, done);
-    else run_chunk(tokens + done, T, false, last_chunk ? 0 : -1);
+    const int64_t seq_len = position_ - done + n;  // the whole call's, for every chunk of it
+    if (all_logits) run_chunk(tokens + done, T, true, done, seq_len);
+    else run_chunk(tokens + done, T, false, last_chunk ? 0 : -1, seq_len);
   }
   return logits_;
 }
 
 // out_row: first logits row to write (all_logits), 0 for only the last token, -1 for none.
-void InferenceSession::run_chunk(const int32_t* tokens, int64_t T, bool all_logits, int64_t out_row) {
+void InferenceSession::run_chunk(const int32_t* tokens, int64_t T, bool all_logits, int64_t out_row,
+                                 int64_t seq_len) {
   ensure_scratch(T);
+  // Tables that do not depend on the length are made once for the whole cache.
+  if (!rope_ || !rope_->serves(cfg_, position_, T, seq_len)) {
+    if (cfg_.rope_scaling.depends_on_length()) rope_ = std::make_unique<BlockRope>(cfg_, position_, T, seq_len);
+    else rope_ = std::make_unique<BlockRope>(cfg_, 0, max_context_, seq_len);
+  }
   const LlamaWeights& w = model_.weights;
   const int64_t C = cfg_.dim, V = cfg_.vocab_size;
   for (int64_t t = 0; t < T; ++t) positions_[t] = static_cast<int32_t>(position_ + t);
   embed_tokens(x_.data(), tokens, T, cfg_, w);
   PlainLinears linears(w, precision_);
   CacheAttention attention(*this, T);
-  const BlockContext ctx{cfg_, *rope_.global, rope_.local.get(), positions_.data(), T, linears, attention};
+  const BlockContext ctx{cfg_, *rope_->global, rope_->local.get(), positions_.data(), T, linears, attention};
   for (int64_t l = 0; l < cfg_.n_layers; ++l) block_forward(ctx, w.layers[l], l, x_.data(), x_.data(), block_);
   position_ += T;
   if (out_row < 0) return;

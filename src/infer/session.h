@@ -2,6 +2,7 @@
 // call, then one token at a time.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/precision.h"
@@ -18,6 +19,12 @@ class InferenceSession {
 
   // Runs `n` tokens at the next positions. Returns logits [V] of the last token, or [n, V] for
   // every token when all_logits (for perplexity). Fails if the cache would overflow.
+  // RoPE scaling that depends on the length (dynamic NTK, LongRoPE) rotates the call's tokens with
+  // the frequencies of a sequence that ends at its last token, and cached keys keep the rotation
+  // they were stored with; this is what transformers does for each forward over its cache. So a
+  // prompt given in one call gets transformers' full-forward logits, and token-by-token decoding
+  // past the original context gets transformers' cached-generation logits (which differ from one
+  // full forward over the grown sequence, since earlier keys are not re-rotated).
   const std::vector<float>& forward(const int32_t* tokens, int64_t n, bool all_logits = false);
 
   int64_t position() const { return position_; }
@@ -26,7 +33,7 @@ class InferenceSession {
 
  private:
   class CacheAttention;  // the block's attention over this session's KV cache (session.cpp)
-  void run_chunk(const int32_t* tokens, int64_t T, bool all_logits, int64_t out_row);
+  void run_chunk(const int32_t* tokens, int64_t T, bool all_logits, int64_t out_row, int64_t seq_len);
   void ensure_scratch(int64_t T);
 
   Model& model_;
@@ -34,7 +41,7 @@ class InferenceSession {
   Precision precision_;
   int64_t max_context_;
   int64_t position_ = 0;
-  BlockRope rope_;
+  std::unique_ptr<BlockRope> rope_;  // made for the positions and length of the latest call
   // Per layer [max_context, KVH*D], in the compute precision: fp32, or bf16 (half the bytes a decode
   // step reads from a long cache; keys and values rounded once, when written).
   bool bf16_cache_ = false;

@@ -19,6 +19,8 @@
 #include "io/bnb_4bit.h"
 #include "io/bnb_int8.h"
 #include "io/gguf_lora.h"
+#include "io/gguf_rope.h"
+#include "io/hf_rope.h"
 #include "format/gguf_writer.h"
 #include "format/safetensors.h"
 #include "io/tensor_names.h"
@@ -109,10 +111,7 @@ void set_gguf_model_metadata(GgufWriter& w, const LlamaConfig& c, const std::str
   }
   w.set_f32(a + "attention.layer_norm_rms_epsilon", c.rms_eps);
   w.set_f32(a + "rope.freq_base", c.rope_theta);
-  if (c.rope_linear_factor != 1.0f) {
-    w.set_string(a + "rope.scaling.type", "linear");
-    w.set_f32(a + "rope.scaling.factor", c.rope_linear_factor);
-  }
+  set_gguf_rope_metadata(w, c.rope_scaling, a, name);
   if (c.sliding_window > 0) {
     w.set_u32(a + "attention.sliding_window", static_cast<uint32_t>(c.sliding_window));
     if (c.sliding_window_pattern > 0)
@@ -225,20 +224,7 @@ ojson hf_config(const Model& model, ExportDtype dtype) {
   j["rms_norm_eps"] = json_number(c.rms_eps);
   // rope_theta / rope_scaling / torch_dtype: the spelling every transformers version reads (5.x
   // converts them to rope_parameters / dtype).
-  if (c.rope_linear_factor != 1.0f) {
-    j["rope_scaling"] = {{"factor", json_number(c.rope_linear_factor)}, {"rope_type", "linear"}, {"type", "linear"}};
-  } else if (!c.rope_freq_factors.empty()) {
-    if (c.rope_llama3.factor == 0)
-      fail(model.path, "rope_freqs", "Llama 3 RoPE frequency factors without their llama3 parameters (a GGUF stores "
-                                     "only the factors) cannot be written to config.json");
-    j["rope_scaling"] = {{"factor", json_number(c.rope_llama3.factor)},
-                         {"low_freq_factor", json_number(c.rope_llama3.low_freq_factor)},
-                         {"high_freq_factor", json_number(c.rope_llama3.high_freq_factor)},
-                         {"original_max_position_embeddings", c.rope_llama3.original_context},
-                         {"rope_type", "llama3"}};
-  } else {
-    j["rope_scaling"] = nullptr;
-  }
+  rope_scaling_to_hf(c.rope_scaling, j, model.path);
   j["rope_theta"] = json_number(c.rope_theta);
   if (c.sliding_window > 0) {
     j["sliding_window"] = c.sliding_window;
@@ -484,9 +470,7 @@ std::vector<std::string> export_gguf(const Model& model, const std::string& path
   check_gguf_can_describe(c, path, notes);
   set_gguf_model_metadata(w, c, model.name, dtype);
   set_gguf_tokenizer_metadata(w, model.tokenizer->vocab(), c.vocab_size, notes);
-  if (!c.rope_freq_factors.empty())  // Llama 3's RoPE, as llama.cpp's converter writes it
-    w.add_tensor("rope_freqs.weight", {static_cast<int64_t>(c.rope_freq_factors.size())}, GgmlType::F32,
-                 std::span<const float>(c.rope_freq_factors));
+  add_gguf_rope_tensors(w, c.rope_scaling, c.rope_theta, c.head_dim);  // Llama 3's rope_freqs, LongRoPE's factors
 
   const bool permute = gguf_permutes_rotary_rows(c.architecture);
   // weight_slots only takes addresses; nothing is written through them here.

@@ -1,6 +1,7 @@
 #include "io/export_random.h"
 
 #include "io/gguf_lora.h"
+#include "io/gguf_rope.h"
 #include "format/gguf_writer.h"
 #include "io/tensor_names.h"
 
@@ -13,6 +14,7 @@ std::vector<std::string> write_random_gguf(const std::string& path, const LlamaC
   GgufWriter w;
   set_gguf_model_metadata(w, c, name, dtype);
   if (vocab) set_gguf_tokenizer_metadata(w, *vocab, c.vocab_size, notes);
+  add_gguf_rope_tensors(w, c.rope_scaling, c.rope_theta, c.head_dim);
 
   const bool permute = gguf_permutes_rotary_rows(c.architecture);
   for (const WeightSlot& s : weight_layout(c)) {

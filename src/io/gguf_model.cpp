@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "format/gguf.h"
 #include "io/gguf_lora.h"
+#include "io/gguf_rope.h"
 #include "io/tensor_names.h"
 #include "model/families.h"
 #include "model/model.h"
@@ -33,9 +34,7 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
     fail(g.path(), a + "rope.dimension_count", "partial rotary dimensions are not supported");
   if (g.get_int(a + "attention.value_length", c.head_dim) != c.head_dim)
     fail(g.path(), a + "attention.value_length", "must equal the key length");
-  const std::string scaling = g.get_string(a + "rope.scaling.type", "none");
-  if (scaling == "linear") c.rope_linear_factor = static_cast<float>(g.get_float(a + "rope.scaling.factor"));
-  else if (scaling != "none") fail(g.path(), a + "rope.scaling.type", "RoPE scaling '" + scaling + "' is not supported");
+  c.rope_scaling = rope_scaling_from_gguf(g, a, c.head_dim, c.context_length);
   c.tied_output = g.find_tensor("output.weight") == nullptr;
   const GgufTensorInfo* emb = g.find_tensor("token_embd.weight");
   if (!emb) fail(g.path(), "token_embd.weight", "missing tensor");
@@ -46,12 +45,6 @@ LlamaConfig config_from_gguf(const GgufFile& g) {
   c.sliding_window = g.get_int(a + "attention.sliding_window", 0);
   c.sliding_window_pattern = g.get_int(a + "attention.sliding_window_pattern", c.sliding_window_pattern);
   c.rope_local_theta = static_cast<float>(g.get_float(a + "rope.freq_base_swa", c.rope_local_theta));
-  if (const GgufTensorInfo* f = g.find_tensor("rope_freqs.weight")) {  // Llama 3.1+ frequency factors
-    if (f->ne.size() != 1 || f->ne[0] != c.head_dim / 2 || f->type != GgmlType::F32)
-      fail(g.path(), "rope_freqs.weight", "must be F32 with head_dim/2 = " + std::to_string(c.head_dim / 2) + " values");
-    c.rope_freq_factors.resize(static_cast<size_t>(c.head_dim / 2));
-    std::memcpy(c.rope_freq_factors.data(), f->data, sizeof(float) * c.rope_freq_factors.size());
-  }
   c.validate(g.path());
   return c;
 }

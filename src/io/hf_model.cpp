@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "io/bnb_4bit.h"
 #include "io/bnb_int8.h"
+#include "io/hf_rope.h"
 #include "format/safetensors.h"
 #include "io/tensor_names.h"
 #include "model/families.h"
@@ -51,32 +52,6 @@ T json_get(const nlohmann::json& j, const std::string& key, const std::string& p
 template <typename T>
 T json_get(const nlohmann::json& j, const std::string& key, const std::string& path, T fallback) {
   return j.contains(key) && !j[key].is_null() ? json_get<T>(j, key, path) : fallback;
-}
-
-// Llama 3's RoPE (transformers' _compute_llama3_parameters) as per-frequency divisors, the form
-// GGUF's rope_freqs stores: high frequencies kept, low ones divided by `factor`, a smooth ramp between.
-std::vector<float> llama3_frequency_factors(const nlohmann::json& rope, const LlamaConfig& c, const std::string& path) {
-  const float factor = json_get<float>(rope, "factor", path);
-  const float low = json_get<float>(rope, "low_freq_factor", path);
-  const float high = json_get<float>(rope, "high_freq_factor", path);
-  const float original = json_get<float>(rope, "original_max_position_embeddings", path);
-  if (!(factor >= 1) || !(low > 0) || !(high > low) || !(original > 0))
-    fail(path, "rope_scaling", "llama3 needs factor >= 1, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0");
-  const float low_wavelen = original / low, high_wavelen = original / high;
-  const float pi = 3.14159265358979323846f;
-  std::vector<float> factors(static_cast<size_t>(c.head_dim / 2));
-  for (size_t i = 0; i < factors.size(); ++i) {
-    const float inv_freq = 1.0f / std::pow(c.rope_theta, static_cast<float>(2 * i) / static_cast<float>(c.head_dim));
-    const float wavelen = 2 * pi / inv_freq;
-    float scaled = inv_freq;
-    if (wavelen > low_wavelen) scaled = inv_freq / factor;
-    else if (wavelen >= high_wavelen) {
-      const float smooth = (original / wavelen - low) / (high - low);
-      scaled = (1 - smooth) * inv_freq / factor + smooth * inv_freq;
-    }
-    factors[i] = inv_freq / scaled;
-  }
-  return factors;
 }
 
 // A slot of Phi-3's fused projections (`fused`: where in qkv_proj or gate_up_proj it sits); each
@@ -161,15 +136,7 @@ LlamaConfig config_from_hf(const nlohmann::json& j, const std::string& path) {
     c.rope_local_theta = json_get<float>(rope["sliding_attention"], "rope_theta", path, c.rope_local_theta);
   if (rope.contains("full_attention") && rope["full_attention"].is_object()) rope = rope["full_attention"];
   c.rope_theta = json_get<float>(rope, "rope_theta", path, json_get<float>(j, "rope_theta", path, 10000.0f));
-  std::string rope_type = json_get<std::string>(rope, "rope_type", path, json_get<std::string>(rope, "type", path, "default"));
-  if (rope_type == "linear") c.rope_linear_factor = json_get<float>(rope, "factor", path);
-  else if (rope_type == "llama3") {
-    c.rope_freq_factors = llama3_frequency_factors(rope, c, path);
-    c.rope_llama3 = {json_get<float>(rope, "factor", path), json_get<float>(rope, "low_freq_factor", path),
-                     json_get<float>(rope, "high_freq_factor", path),
-                     json_get<int64_t>(rope, "original_max_position_embeddings", path)};
-  }
-  else if (rope_type != "default") fail(path, "rope_scaling", "RoPE scaling '" + rope_type + "' is not supported");
+  c.rope_scaling = rope_scaling_from_hf(j, rope, c.head_dim, path);
   c.validate(path);
   return c;
 }

@@ -4,22 +4,20 @@
 
 namespace frugal {
 
-RopeTable::RopeTable(int64_t max_positions, int64_t d, float theta, float linear_factor,
-                     const std::vector<float>& freq_factors)
-    : head_dim(d) {
+RopeTable::RopeTable(const RopeFrequencies& f, int64_t d, int64_t first, int64_t count)
+    : head_dim(d), first_position(first) {
   const int64_t half = d / 2;
-  cos.resize(static_cast<size_t>(max_positions * half));
+  cos.resize(static_cast<size_t>(count * half));
   sin.resize(cos.size());
-  // Computed in fp32 the way transformers does (inv_freq, then pos * inv_freq), so angles agree.
-  std::vector<float> inv_freq(half);
-  for (int64_t i = 0; i < half; ++i)
-    inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(d));
-  for (size_t i = 0; i < freq_factors.size() && i < inv_freq.size(); ++i) inv_freq[i] /= freq_factors[i];
-  for (int64_t p = 0; p < max_positions; ++p)
+  // Angles in fp32 the way transformers forms them (fp32 inv_freq times fp32 position), so that
+  // they agree far into a long context; cos and sin then times the attention factor.
+  std::vector<float> inv_freq(f.inv_freq.begin(), f.inv_freq.end());
+  const float scale = static_cast<float>(f.attention_factor);
+  for (int64_t p = 0; p < count; ++p)
     for (int64_t i = 0; i < half; ++i) {
-      const float angle = (static_cast<float>(p) / linear_factor) * inv_freq[i];
-      cos[p * half + i] = std::cos(angle);
-      sin[p * half + i] = std::sin(angle);
+      const float angle = static_cast<float>(first + p) * inv_freq[i];
+      cos[p * half + i] = std::cos(angle) * scale;
+      sin[p * half + i] = std::sin(angle) * scale;
     }
 }
 
@@ -28,8 +26,9 @@ void rotate(float* x, const int32_t* positions, int64_t T, int64_t n_heads, cons
   const int64_t D = table.head_dim, half = D / 2;
 #pragma omp parallel for if (T > 8)
   for (int64_t t = 0; t < T; ++t) {
-    const float* c = &table.cos[static_cast<size_t>(positions[t]) * half];
-    const float* s = &table.sin[static_cast<size_t>(positions[t]) * half];
+    const size_t row = static_cast<size_t>(positions[t] - table.first_position) * half;
+    const float* c = &table.cos[row];
+    const float* s = &table.sin[row];
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * D;
       for (int64_t i = 0; i < half; ++i) {

@@ -68,12 +68,19 @@ void PlainLinears::forward(float* y, const float* x, WeightRole role, int64_t la
   matmul(y, x, linear_weight(weights_, role, layer), N, precision_);
 }
 
-BlockRope::BlockRope(const LlamaConfig& c, int64_t max_positions) {
-  global = std::make_unique<RopeTable>(max_positions, c.head_dim, c.rope_theta, c.rope_linear_factor,
-                                       c.rope_freq_factors);
+BlockRope::BlockRope(const LlamaConfig& c, int64_t first, int64_t count, int64_t seq_len)
+    : length_key_(c.rope_scaling.length_key(seq_len)) {
+  global = std::make_unique<RopeTable>(rope_frequencies(c.rope_scaling, c.rope_theta, c.head_dim, seq_len),
+                                       c.head_dim, first, count);
   // Gemma 3's sliding layers rotate with their own base and without the global layers' scaling.
   if (c.sliding_window > 0 && c.rope_local_theta > 0 && c.rope_local_theta != c.rope_theta)
-    local = std::make_unique<RopeTable>(max_positions, c.head_dim, c.rope_local_theta, 1.0f);
+    local = std::make_unique<RopeTable>(rope_frequencies(RopeScaling{}, c.rope_local_theta, c.head_dim, seq_len),
+                                        c.head_dim, first, count);
+}
+
+bool BlockRope::serves(const LlamaConfig& c, int64_t first, int64_t count, int64_t seq_len) const {
+  return global->first_position <= first && first + count <= global->end_position() &&
+         length_key_ == c.rope_scaling.length_key(seq_len);
 }
 
 void embed_tokens(float* x, const int32_t* tokens, int64_t N, const LlamaConfig& c, const LlamaWeights& w) {

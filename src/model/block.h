@@ -79,12 +79,18 @@ struct BlockContext {
   BlockAttention& attention;
 };
 
-// The RoPE tables a config needs for max_positions: [0] every layer's (or the global ones'), [1]
-// the sliding layers' when their base differs. Drivers own them.
+// The RoPE tables of a forward: `global` every layer's (or the global ones'), `local` the sliding
+// layers' when their base differs. They cover positions [first, first + count) of a forward whose
+// longest sequence has seq_len tokens (max position + 1), which dynamic NTK and LongRoPE scaling
+// depend on, as transformers' rotary embedding does over one forward. Drivers own them.
 struct BlockRope {
   std::unique_ptr<RopeTable> global, local;
-  BlockRope(const LlamaConfig& c, int64_t max_positions);
-  int64_t positions() const { return global->positions(); }
+  BlockRope(const LlamaConfig& c, int64_t first, int64_t count, int64_t seq_len);
+  // Whether these tables are the ones for that range and length.
+  bool serves(const LlamaConfig& c, int64_t first, int64_t count, int64_t seq_len) const;
+
+ private:
+  int64_t length_key_;  // RopeScaling::length_key of the seq_len they were made for
 };
 
 // Token embeddings (times the family's embedding scale) into x [N, C]; ids must be in range.

@@ -23,11 +23,7 @@ void LlamaConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) fail(source, "head dimension", "must be even for RoPE");
   if (!(rms_eps > 0) || !(rope_theta > 0)) fail(source, "rms_eps/rope_theta", "must be positive");
   if (sliding_window < 0) fail(source, "sliding_window", "must not be negative, got " + std::to_string(sliding_window));
-  if (!rope_freq_factors.empty() && static_cast<int64_t>(rope_freq_factors.size()) != head_dim / 2)
-    fail(source, "rope_freqs", std::to_string(rope_freq_factors.size()) + " frequency factors, expected head_dim/2 = " +
-                                   std::to_string(head_dim / 2));
-  for (float f : rope_freq_factors)
-    if (!(f > 0) || !std::isfinite(f)) fail(source, "rope_freqs", "frequency factors must be positive and finite");
+  rope_scaling.validate(head_dim, source, RopeKeyNames{});
   if (!(embedding_scale > 0) || !std::isfinite(embedding_scale)) fail(source, "embedding scale", "must be positive");
   if (attention_scale < 0 || !std::isfinite(attention_scale)) fail(source, "attention scale", "must be positive");
 }

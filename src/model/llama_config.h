@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/rope_scaling.h"
+
 namespace frugal {
 
 // The gated MLP's activation: h = act(gate) * up.
@@ -24,7 +26,9 @@ struct LlamaConfig {
   int64_t context_length = 0;  // trained context
   float rms_eps = 1e-5f;
   float rope_theta = 10000.0f;
-  float rope_linear_factor = 1.0f;  // positions are divided by this ("linear" RoPE scaling)
+  // RoPE frequency scaling of every layer (Gemma 3: of the global layers): linear, dynamic NTK,
+  // YaRN, LongRoPE, Llama 3, and GGUF's rope_freqs divisors.
+  RopeScaling rope_scaling;
   bool tied_output = true;          // output head shares the token embedding
   bool qkv_bias = false;            // Qwen2-style biases on q/k/v projections
   bool qk_norm = false;             // RMSNorm over each head's D on q and k before RoPE (Qwen3, Gemma 3)
@@ -38,15 +42,6 @@ struct LlamaConfig {
   int64_t sliding_window = 0;
   int64_t sliding_window_pattern = 0;
   float rope_local_theta = 0.0f;    // RoPE base of sliding layers when it differs (Gemma 3: 10000); 0: the same
-  // Llama 3 RoPE: each frequency i divided by rope_freq_factors[i] (GGUF `rope_freqs`, or computed
-  // from config.json's llama3 parameters); empty: none.
-  std::vector<float> rope_freq_factors;
-  // The llama3 parameters those factors were computed from, when config.json gave them (written
-  // back to config.json; a GGUF stores only the factors). factor 0: none.
-  struct Llama3Rope {
-    float factor = 0, low_freq_factor = 0, high_freq_factor = 0;
-    int64_t original_context = 0;
-  } rope_llama3;
 
   int64_t q_dim() const { return n_heads * head_dim; }
   bool layer_slides(int64_t layer) const {

@@ -195,7 +195,10 @@ void TrainingPass::layer_backward(int64_t l, float* dx, BlockActivations& a, con
 // caller, since `x` points into them), and makes sure the RoPE table covers the batch.
 void TrainingPass::start_batch(const Batch& batch, float* x) {
   const int64_t N = batch.B * batch.T;
-  if (!rope_ || rope_->positions() < batch.T) rope_ = std::make_unique<BlockRope>(cfg_, std::max<int64_t>(batch.T, 64));
+  // The longest sequence is max position + 1 (packed samples restart at 0), as transformers takes it.
+  const int64_t seq_len = N > 0 ? *std::max_element(batch.positions.begin(), batch.positions.end()) + 1 : 1;
+  if (!rope_ || !rope_->serves(cfg_, 0, seq_len, seq_len))
+    rope_ = std::make_unique<BlockRope>(cfg_, 0, std::max<int64_t>(seq_len, 64), seq_len);
   embed_tokens(x, batch.tokens.data(), N, cfg_, model_.weights);
 }
 

@@ -55,7 +55,7 @@ TEST(Matmul, Bf16MatchesReferenceWithinBf16Rounding) {
 }
 
 TEST(Rope, BackwardInvertsForward) {
-  RopeTable table(32, 8, 10000.0f, 1.0f);
+  RopeTable table(rope_frequencies(RopeScaling{}, 10000.0, 8, 0), 8, 0, 32);
   std::vector<float> x = random_vector(3 * 2 * 8, 5), y = x;
   const int32_t pos[3] = {0, 7, 31};
   rope_forward(y.data(), pos, 3, 2, table);
@@ -64,8 +64,27 @@ TEST(Rope, BackwardInvertsForward) {
   EXPECT_LT(max_abs_diff(x, y), 1e-6);
 }
 
+// With an attention factor (YaRN's, here about 1.14) the forward is a scaled rotation; its backward
+// must be the transpose, <R x, y> = <x, R^T y>, on a table that starts past position 0.
+TEST(Rope, BackwardIsTheTransposeWithAnAttentionFactor) {
+  RopeScaling yarn;
+  yarn.type = RopeType::Yarn, yarn.factor = 4, yarn.original_context = 16;
+  const RopeTable table(rope_frequencies(yarn, 10000.0, 8, 0), 8, 20, 12);
+  ASSERT_GT(rope_attention_factor(yarn), 1.1);
+  std::vector<float> x = random_vector(3 * 2 * 8, 8), y = random_vector(3 * 2 * 8, 9), rx = x, rty = y;
+  const int32_t pos[3] = {20, 25, 31};
+  rope_forward(rx.data(), pos, 3, 2, table);
+  rope_backward(rty.data(), pos, 3, 2, table);
+  double a = 0, b = 0;
+  for (size_t i = 0; i < x.size(); ++i) a += double(rx[i]) * y[i], b += double(x[i]) * rty[i];
+  EXPECT_NEAR(a, b, 1e-5 * std::abs(a));
+  rope_backward(rx.data(), pos, 3, 2, table);  // R^T R = factor^2
+  const double f2 = std::pow(rope_attention_factor(yarn), 2);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(rx[i], f2 * x[i], 1e-5);
+}
+
 TEST(Rope, PositionZeroIsIdentity) {
-  RopeTable table(4, 16, 500000.0f, 1.0f);
+  RopeTable table(rope_frequencies(RopeScaling{}, 500000.0, 16, 0), 16, 0, 4);
   std::vector<float> x = random_vector(16, 6), y = x;
   const int32_t pos = 0;
   rope_forward(y.data(), &pos, 1, 1, table);

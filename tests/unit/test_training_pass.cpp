@@ -240,7 +240,9 @@ std::unique_ptr<Model> stories_with_every_feature() {
   c.sliding_window = 3;  // the batch's samples are 3 to 5 tokens long
   c.sliding_window_pattern = 2;
   c.rope_local_theta = 500.0f;
-  c.rope_freq_factors = {1.0f, 1.5f, 3.0f, 8.0f};  // head_dim 8
+  c.rope_scaling.freq_divisors = {1.0, 1.5, 3.0, 8.0};  // head_dim 8
+  // YaRN on top: cos and sin scaled by its attention factor (about 1.14), which the backward must carry.
+  c.rope_scaling.type = RopeType::Yarn, c.rope_scaling.factor = 4, c.rope_scaling.original_context = 4;
   std::mt19937 rng(5);
   std::normal_distribution<float> noise(0.0f, 0.1f);
   const auto fill = [&](std::vector<float>& v, int64_t n, float base) {

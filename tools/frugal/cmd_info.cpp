@@ -42,6 +42,10 @@ int cmd_info(const Args& args) {
   j["vocab_size"] = c.vocab_size;
   j["context_length"] = c.context_length;
   j["rope_theta"] = c.rope_theta;
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.scales())
+    j["rope_scaling"] = {{"type", rope_type_name(rs.type)}, {"factor", rs.factor}, {"original_context", rs.original_context},
+                         {"attention_factor", rope_attention_factor(rs)}, {"frequency_divisors", !rs.freq_divisors.empty()}};
   j["rms_eps"] = c.rms_eps;
   j["tied_embeddings"] = c.tied_output;
   j["qkv_bias"] = c.qkv_bias;
@@ -67,6 +71,12 @@ int cmd_info(const Args& args) {
               v.kind == TokenizerKind::Spm ? "sentencepiece" : "byte-level BPE", v.pre.c_str());
   std::printf("context         %lld, rope theta %g, rms eps %g, %s output head\n", (long long)c.context_length,
               c.rope_theta, c.rms_eps, c.tied_output ? "tied" : "separate");
+  if (rs.type == RopeType::Default && rs.scales())
+    std::printf("rope scaling    per-frequency divisors (GGUF rope_freqs: Llama 3's scaling)\n");
+  else if (rs.scales())
+    std::printf("rope scaling    %s, factor %g, original context %lld, attention factor %.4g%s\n", rope_type_name(rs.type),
+                rs.factor, (long long)rs.original_context, rope_attention_factor(rs),
+                rs.freq_divisors.empty() ? "" : ", rope_freqs divisors");
   std::printf("tensor bytes    %.1f MiB\n", total_bytes / 1048576.0);
   for (const auto& [type, stats] : by_type)
     std::printf("  %-8s %4lld tensors %10.1f MiB\n", type.c_str(), (long long)stats.first, stats.second / 1048576.0);
