@@ -35,6 +35,10 @@ nlohmann::json read_json(const std::string& path) {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, "byte " + std::to_string(e.byte), "invalid JSON");
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double's range (1e999)
+    std::string msg = e.what();
+    if (const size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    fail(path, "", "invalid JSON: " + msg);
   }
 }
 

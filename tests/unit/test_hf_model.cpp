@@ -76,6 +76,9 @@ void edit_config(const fs::path& dir, const std::function<void(nlohmann::json&)>
 TEST(HfModel, BrokenFoldersFailClearly) {
   expect_broken("no_config", [](const fs::path& d) { fs::remove(d / "config.json"); }, "config.json: cannot open");
   expect_broken("bad_json", [](const fs::path& d) { std::ofstream(d / "config.json") << "{ nope"; }, "invalid JSON");
+  // Found by fuzz_hf_config: nlohmann throws out_of_range (not parse_error) for it, which escaped.
+  expect_broken("number_out_of_range", [](const fs::path& d) { std::ofstream(d / "config.json") << "{\"rms_norm_eps\": 1e999}"; },
+                "number overflow");
   expect_broken("no_weights", [](const fs::path& d) { fs::remove(d / "model.safetensors"); }, "no model.safetensors");
   expect_broken("missing_key", [](const fs::path& d) { edit_config(d, [](auto& j) { j.erase("hidden_size"); }); },
                 "hidden_size: missing");
