@@ -99,14 +99,15 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
 
   const std::optional<LinearQuantization>& quantize = options.quantize_linears;
   if (quantize && options.keep_gguf_types) fail(path, "", "either quantize the base or keep its GGUF types, not both");
-  // Quantized or kept compact: each projection is allocated while it is read.
-  model->weights.allocate(c, !quantize && !options.keep_gguf_types);
-  std::vector<WeightSlot> slots = weight_slots(c, model->weights);
+  // Every tensor is found and its shape checked before anything is allocated: the sizes come from
+  // metadata, and a config that no tensor in the file backs must fail, not allocate what it claims
+  // (fuzz_gguf: 64 GB from one edited embedding_length). weight_layout is weight_slots' order.
+  const std::vector<WeightSlot> layout = weight_layout(c);
   const ModelFamily& family = family_of_architecture(c.architecture, path);
-  std::vector<const GgufTensorInfo*> infos(slots.size());
-  std::vector<int64_t> first_rows(slots.size());
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const WeightSlot& s = slots[i];
+  std::vector<const GgufTensorInfo*> infos(layout.size());
+  std::vector<int64_t> first_rows(layout.size());
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const WeightSlot& s = layout[i];
     const TensorSource src = tensor_source(c, family, s);
     const std::string& name = src.name;
     const GgufTensorInfo* t = g.find_tensor(name);
@@ -127,6 +128,10 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
     }
     infos[i] = t;
   }
+
+  // Quantized or kept compact: each projection is allocated while it is read.
+  model->weights.allocate(c, !quantize && !options.keep_gguf_types);
+  std::vector<WeightSlot> slots = weight_slots(c, model->weights);
 
   // Dequantize tensor by tensor in parallel; every row decodes independently.
   // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)
