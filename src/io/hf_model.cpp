@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <fstream>
+#include <type_traits>
 #include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "io/bnb_4bit.h"
 #include "io/bnb_int8.h"
 #include "format/safetensors.h"
@@ -45,8 +47,11 @@ nlohmann::json read_json(const std::string& path) {
 template <typename T>
 T json_get(const nlohmann::json& j, const std::string& key, const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) fail(path, key, "missing");
+  const nlohmann::json& v = j[key];
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+    if (v.is_number() && !json_fits<T>(v)) fail(path, key, "is out of range (or not whole) for this setting");
   try {
-    return j[key].get<T>();
+    return v.get<T>();
   } catch (const nlohmann::json::exception&) {
     fail(path, key, "has the wrong type");
   }

@@ -79,6 +79,12 @@ TEST(HfModel, BrokenFoldersFailClearly) {
   // Found by fuzz_hf_config: nlohmann throws out_of_range (not parse_error) for it, which escaped.
   expect_broken("number_out_of_range", [](const fs::path& d) { std::ofstream(d / "config.json") << "{\"rms_norm_eps\": 1e999}"; },
                 "number overflow");
+  // Found by UBSan through fuzz_hf_config: a float too large for the integer (or float) it is read
+  // into was converted with a plain cast.
+  expect_broken("huge_float_for_int", [](const fs::path& d) { edit_config(d, [](auto& j) { j["hidden_size"] = 6.4e38; }); },
+                "hidden_size: is out of range");
+  expect_broken("huge_for_float", [](const fs::path& d) { edit_config(d, [](auto& j) { j["rms_norm_eps"] = 1e300; }); },
+                "rms_norm_eps: is out of range");
   expect_broken("no_weights", [](const fs::path& d) { fs::remove(d / "model.safetensors"); }, "no model.safetensors");
   expect_broken("missing_key", [](const fs::path& d) { edit_config(d, [](auto& j) { j.erase("hidden_size"); }); },
                 "hidden_size: missing");
