@@ -2,7 +2,7 @@
 # The sanitizer runs of CI (.ci/run), with clang in their own build folders:
 #   scripts/sanitize.sh            build-asan (ASan + UBSan, fuzz targets), then the unit tests under it,
 #                                  the fuzz regressions replayed, and every fuzz target for
-#                                  FRUGAL_FUZZ_SECONDS (default 20) from its seeds
+#                                  FRUGAL_FUZZ_SECONDS (default 20) from its seeds; then `tsan` below
 #   scripts/sanitize.sh build [TARGET...]   only build build-asan (every target by default)
 #   scripts/sanitize.sh tsan       build-tsan (ThreadSanitizer), then the unit tests whose code runs
 #                                  OpenMP regions (kernels, training pass, optimizer, trainer, quantized
@@ -43,9 +43,17 @@ build_tsan() {
     scripts/setup.sh build-tsan frugal frugal_unit_tests
 }
 # The suites that run frugal's OpenMP regions; the rest of the unit tests are single-threaded parsing.
-tsan_filter="Attention*:AttentionTrain*:Dropout*:Matmul*:Rope*:Weights*:TrainingPass*:TrainAdamW*:TrainGradNorm*:Trainer*:Int8Rowwise*:QLora*:InitModel*:GgufWriter*:Stories260K*:Nf4Fast*:Family*"
+tsan_filter="Attention*:AttentionTrain*:Dropout*:Matmul*:Rope*:Weights*:TrainingPass*:TrainAdamW*:TrainGradNorm*:Trainer*:Int8Rowwise*:QLora*:InitModel*:GgufWriter*:Stories260K*:Nf4Fast*:*Family.*"
 
 mpi_tests='DataParallel\.|TwoRanks\.'
+
+run_tsan() {
+  build_tsan
+  local archer; archer="$(clang -print-resource-dir)/../../libarcher.so"
+  [ -f "$archer" ] || { echo "sanitize: no $archer (libomp-dev)" >&2; return 1; }
+  OMP_TOOL_LIBRARIES="$archer" TSAN_OPTIONS="$(tsan_options)" \
+    build-tsan/tests/frugal_unit_tests --gtest_filter="$tsan_filter" --gtest_brief=1
+}
 
 export_options() {
   export ASAN_OPTIONS="$(asan_options)" UBSAN_OPTIONS="$(ubsan_options)" LSAN_OPTIONS="$(lsan_options)"
@@ -92,13 +100,8 @@ case "${1:-ci}" in
     (cd build-asan && ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
        ctest -L unit -R "$mpi_tests" --output-on-failure -j "$(nproc)" --timeout 900)
     fuzz_all
+    run_tsan
     ;;
-  tsan)
-    build_tsan
-    archer="$(clang -print-resource-dir)/../../libarcher.so"
-    [ -f "$archer" ] || { echo "sanitize: no $archer (libomp-dev)" >&2; exit 1; }
-    OMP_TOOL_LIBRARIES="$archer" TSAN_OPTIONS="$(tsan_options)" \
-      build-tsan/tests/frugal_unit_tests --gtest_filter="$tsan_filter" --gtest_brief=1
-    ;;
+  tsan) run_tsan ;;
   *) echo "usage: scripts/sanitize.sh [ci | build [TARGET...] | tsan | asan-options | ubsan-options | lsan-options]" >&2; exit 2 ;;
 esac
