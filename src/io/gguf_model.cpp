@@ -102,6 +102,11 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   // Every tensor is found and its shape checked before anything is allocated: the sizes come from
   // metadata, and a config that no tensor in the file backs must fail, not allocate what it claims
   // (fuzz_gguf: 64 GB from one edited embedding_length). weight_layout is weight_slots' order.
+  // Each layer holds several tensors, so a block count above the file's tensor count is refused
+  // before the layout is listed (fuzz_gguf: 1.3 GB of slots for an edited block_count).
+  if (c.n_layers > static_cast<int64_t>(g.tensors().size()))
+    fail(path, c.architecture + ".block_count",
+         std::to_string(c.n_layers) + " layers, but the file holds only " + std::to_string(g.tensors().size()) + " tensors");
   const std::vector<WeightSlot> layout = weight_layout(c);
   const ModelFamily& family = family_of_architecture(c.architecture, path);
   std::vector<const GgufTensorInfo*> infos(layout.size());
