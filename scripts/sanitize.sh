@@ -60,9 +60,9 @@ export_options() {
 }
 
 fuzz_all() {
-  local seconds="${FRUGAL_FUZZ_SECONDS:-20}" summary="" scratch
-  scratch="$(mktemp -d)"
-  trap 'rm -rf "$scratch"' RETURN
+  # New inputs go to a scratch folder; logs and any finding stay in .cache/fuzz-ci for the report.
+  local seconds="${FRUGAL_FUZZ_SECONDS:-20}" summary="" scratch="$root/.cache/fuzz-ci"
+  rm -rf "$scratch" && mkdir -p "$scratch"
   for src in tests/fuzz/fuzz_*.cpp; do
     local name; name="$(basename "$src" .cpp)"; name="${name#fuzz_}"
     local bin="build-asan/tests/fuzz/fuzz_$name"
@@ -71,12 +71,12 @@ fuzz_all() {
       "$bin" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=1024 tests/fuzz/regressions/$name/* 2>"$scratch/$name.replay.log" ||
         { cat "$scratch/$name.replay.log" >&2; echo "sanitize: fuzz_$name fails on a regression input" >&2; return 1; }
     fi
-    mkdir -p "$scratch/$name"
+    rm -rf "$scratch/$name" && mkdir -p "$scratch/$name"
     if ! OMP_NUM_THREADS=1 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=1024 \
            -print_final_stats=1 -artifact_prefix="$scratch/$name-" "$scratch/$name" "tests/fuzz/corpus/$name" \
            2>"$scratch/$name.log"; then
       tail -n 60 "$scratch/$name.log" >&2
-      echo "sanitize: fuzz_$name found a problem; the input is in the log above (scripts/fuzz.sh $name reproduces)" >&2
+      echo "sanitize: fuzz_$name found a problem: the input is $scratch/$name-*, the log $scratch/$name.log" >&2
       return 1
     fi
     local runs; runs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/$name.log" | grep -o '[0-9]*$')"
