@@ -90,6 +90,9 @@ TEST(HfModel, BrokenFoldersFailClearly) {
                 "hidden_size: missing");
   expect_broken("wrong_shape", [](const fs::path& d) { edit_config(d, [](auto& j) { j["intermediate_size"] = 100; }); },
                 "shape does not match");
+  // Sizes far beyond what the files hold fail before anything is allocated (not std::bad_alloc).
+  expect_broken("huge_ffn", [](const fs::path& d) { edit_config(d, [](auto& j) { j["intermediate_size"] = 1 << 30; }); },
+                "M parameters, but the safetensors files hold only");
   expect_broken("bad_heads", [](const fs::path& d) { edit_config(d, [](auto& j) { j["num_key_value_heads"] = 3; }); },
                 "key/value heads");
   expect_broken("arch", [](const fs::path& d) { edit_config(d, [](auto& j) { j["model_type"] = "gpt2"; }); },
