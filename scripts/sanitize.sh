@@ -3,7 +3,7 @@
 #   scripts/sanitize.sh            build-asan (ASan + UBSan, fuzz targets), then the unit tests under it,
 #                                  the fuzz regressions replayed, and every fuzz target for
 #                                  FRUGAL_FUZZ_SECONDS (default 20) from its seeds; then `tsan` below
-#   scripts/sanitize.sh build [TARGET...]   only build build-asan (every target by default)
+#   scripts/sanitize.sh build [TARGET...]   only build build-asan (every target by default; frugal_fuzz: the fuzzers)
 #   scripts/sanitize.sh tsan       build-tsan (ThreadSanitizer), then the unit tests whose code runs
 #                                  OpenMP regions (kernels, training pass, optimizer, trainer, quantized
 #                                  matrices, model init, GGUF writer, inference); see tests/sanitizers/README.md
@@ -91,7 +91,8 @@ case "${1:-ci}" in
   lsan-options) lsan_options ;;
   build) shift; build_asan "$@" ;;
   ci)
-    build_asan
+    # What runs here, not the model tests or benchmarks (scripts/test.sh builds and runs those).
+    build_asan frugal frugal_unit_tests frugal_fuzz
     export_options
     # Every unit test under ASan + UBSan: about 70 s on 2 cores, twice their plain time, so none is
     # left out. The ones that run ranks under mpirun check memory errors but not leaks: Open MPI 4.1
