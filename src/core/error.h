@@ -13,6 +13,7 @@ class Error : public std::runtime_error {
 };
 
 // "path: where: what" — `where` is an offset, a field name or a line number, whatever locates it.
+// Control bytes in the message (a newline in a key read from a file) are escaped: always one line.
 [[noreturn]] void fail(const std::string& path, const std::string& where, const std::string& what);
 [[noreturn]] void fail(const std::string& what);
 

@@ -94,6 +94,12 @@ json parse_record(std::string_view slice, size_t offset, const LineIndex& lines,
   } catch (const json::parse_error& e) {
     const size_t at = offset + std::min(slice.size(), e.byte > 0 ? e.byte - 1 : 0);
     fail(path, line_str(lines.line_of(at)), json_problem(e) + hint);
+  } catch (const json::exception& e) {
+    // Well-formed JSON the library still refuses: a number beyond double's range (1e999) throws
+    // out_of_range, not parse_error, and carries no position; the record's line is the place.
+    std::string_view msg = e.what();
+    if (const size_t p = msg.find("] "); p != std::string_view::npos) msg.remove_prefix(p + 2);
+    fail(path, line_str(lines.line_of(offset)), "invalid JSON: " + std::string(msg));
   }
 }
 

@@ -87,6 +87,8 @@ Quant4Matrix read_bnb_4bit(const TensorLookup& find, const std::string& weight_n
     state = nlohmann::json::parse(st.data, st.data + st.nbytes);
   } catch (const nlohmann::json::parse_error& e) {
     fail(st.file, tensor_where(st.name), "quant_state is not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception&) {  // out_of_range: a number beyond double's range (1e999)
+    fail(st.file, tensor_where(st.name), "quant_state is not valid JSON (a number out of range)");
   }
   if (!state.is_object()) fail(st.file, tensor_where(st.name), "quant_state JSON is not an object");
   if (state_field<std::string>(state, "quant_type", st) != type_name(q.type))

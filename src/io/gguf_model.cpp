@@ -93,15 +93,20 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
   const std::optional<LinearQuantization>& quantize = options.quantize_linears;
   if (quantize && options.keep_gguf_types) fail(path, "", "either quantize the base or keep its GGUF types, not both");
   if (quantize && options.int_dot_layout) fail(path, "", "either quantize the base or keep its GGUF blocks for decoding, not both");
-  // Quantized or kept compact: each projection (and, for decoding, each table) is allocated while it is read.
-  const bool keep_linears = options.keep_gguf_types || options.int_dot_layout;
-  model->weights.allocate(c, !quantize && !keep_linears, !options.int_dot_layout);
-  std::vector<WeightSlot> slots = weight_slots(c, model->weights);
+  // Every tensor is found and its shape checked before anything is allocated: the sizes come from
+  // metadata, and a config that no tensor in the file backs must fail, not allocate what it claims
+  // (fuzz_gguf: 64 GB from one edited embedding_length). weight_layout is weight_slots' order.
+  // Each layer holds several tensors, so a block count above the file's tensor count is refused
+  // before the layout is listed (fuzz_gguf: 1.3 GB of slots for an edited block_count).
+  if (c.n_layers > static_cast<int64_t>(g.tensors().size()))
+    fail(path, c.architecture + ".block_count",
+         std::to_string(c.n_layers) + " layers, but the file holds only " + std::to_string(g.tensors().size()) + " tensors");
+  const std::vector<WeightSlot> layout = weight_layout(c);
   const ModelFamily& family = family_of_architecture(c.architecture, path);
-  std::vector<const GgufTensorInfo*> infos(slots.size());
-  std::vector<int64_t> first_rows(slots.size());
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const WeightSlot& s = slots[i];
+  std::vector<const GgufTensorInfo*> infos(layout.size());
+  std::vector<int64_t> first_rows(layout.size());
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const WeightSlot& s = layout[i];
     const TensorSource src = tensor_source(c, family, s);
     const std::string& name = src.name;
     const GgufTensorInfo* t = g.find_tensor(name);
@@ -122,6 +127,11 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
     }
     infos[i] = t;
   }
+
+  // Quantized or kept compact: each projection (and, for decoding, each table) is allocated while it is read.
+  const bool keep_linears = options.keep_gguf_types || options.int_dot_layout;
+  model->weights.allocate(c, !quantize && !keep_linears, !options.int_dot_layout);
+  std::vector<WeightSlot> slots = weight_slots(c, model->weights);
 
   // Dequantize tensor by tensor in parallel; every row decodes independently.
   // llama.cpp's converter permutes Q/K rows only for rope type 0 (llama); NEOX-style models (qwen2)

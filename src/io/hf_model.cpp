@@ -4,14 +4,17 @@
 // into 4-bit matrices or int8 rows.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <type_traits>
 #include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "io/bnb_4bit.h"
 #include "io/bnb_int8.h"
 #include "io/hf_rope.h"
@@ -36,14 +39,21 @@ nlohmann::json read_json(const std::string& path) {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, "byte " + std::to_string(e.byte), "invalid JSON");
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number beyond double's range (1e999)
+    std::string msg = e.what();
+    if (const size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    fail(path, "", "invalid JSON: " + msg);
   }
 }
 
 template <typename T>
 T json_get(const nlohmann::json& j, const std::string& key, const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) fail(path, key, "missing");
+  const nlohmann::json& v = j[key];
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+    if (v.is_number() && !json_fits<T>(v)) fail(path, key, "is out of range (or not whole) for this setting");
   try {
-    return j[key].get<T>();
+    return v.get<T>();
   } catch (const nlohmann::json::exception&) {
     fail(path, key, "has the wrong type");
   }
@@ -190,6 +200,20 @@ std::unique_ptr<Model> load_hf_model(const std::string& dir, const LoadOptions& 
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : it->second;
   };
+  // The sizes come from config.json and the shapes are checked tensor by tensor below, after the
+  // weights are allocated: so first the files must hold at least a 4-bit copy (the smallest HF
+  // stores) of what the config describes, or a config claiming far more fails instead of allocating
+  // it (the GGUF loader's fuzz finding, here by construction). In doubles: the products may pass int64.
+  double stored_bytes = 0;
+  for (const auto& [name, t] : by_name) stored_bytes += static_cast<double>(t->nbytes);
+  const double dim = static_cast<double>(c.dim), q_dim = static_cast<double>(c.n_heads) * static_cast<double>(c.head_dim),
+               kv_dim = static_cast<double>(c.n_kv_heads) * static_cast<double>(c.head_dim);
+  const double described = static_cast<double>(c.vocab_size) * dim * (c.tied_output ? 1 : 2) +
+                           static_cast<double>(c.n_layers) * (2 * dim * q_dim + 2 * dim * kv_dim + 3 * dim * static_cast<double>(c.ffn_dim));
+  if (described > 2 * stored_bytes)
+    fail(config_path, "", "describes " + std::to_string(static_cast<int64_t>(std::min(described, 9e18) / 1e6)) +
+                              " M parameters, but the safetensors files hold only " +
+                              std::to_string(static_cast<int64_t>(stored_bytes)) + " bytes");
   model->weights.allocate(c, !quantized);
   const ModelFamily& family = family_of_architecture(c.architecture, config_path);
   std::map<std::string, std::vector<float>> fused;  // Phi-3's qkv_proj / gate_up_proj, read once

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "core/read_file.h"
 #include "format/gguf_writer.h"
 #include "format/safetensors.h"
@@ -225,6 +226,8 @@ LoraAdapter read_peft_adapter(const std::string& dir, const LlamaConfig& model) 
     if (!present(config, "r") || !config["r"].is_number_integer() || config["r"].get<int64_t>() <= 0)
       fail(config_path, "r", "missing or not a positive integer");
     c.r = config["r"].get<int64_t>();
+    for (const char* key : {"lora_alpha", "lora_dropout"})
+      if (present(config, key) && !json_fits<float>(config[key])) fail(config_path, key, "must be a number in float's range");
     c.alpha = present(config, "lora_alpha") ? config["lora_alpha"].get<float>() : 8.0f;  // PEFT's default
     c.dropout = present(config, "lora_dropout") ? config["lora_dropout"].get<float>() : 0.0f;
     c.use_rslora = present(config, "use_rslora") && config["use_rslora"].get<bool>();

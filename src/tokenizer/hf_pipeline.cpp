@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "tokenizer/pretokenizer.h"
 
 namespace frugal {
@@ -180,6 +181,8 @@ struct Reader {
         fail(path, where, "a Replace decoder is supported only from a String to a space");
       p.space_mark = pat["String"].get<std::string>();
     } else if (type == "Strip") {
+      for (const char* key : {"start", "stop"})
+        if (node.contains(key) && !json_fits<int>(node[key])) fail(path, where, std::string(key) + " must be a small integer");
       const int start = node.value("start", 0), stop = node.value("stop", 0);
       if (text(node, "content", where) != " " || start > 1 || stop != 0)
         fail(path, where, "a Strip decoder is supported only for one leading space");

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_number.h"
 #include "core/read_file.h"
 #include "tokenizer/hf_pipeline.h"
 #include "tokenizer/pretokenizer.h"
@@ -90,9 +91,10 @@ void read_model(const json& root, const std::string& path, HfModel& m) {
   std::map<int64_t, int32_t> added_types;
   if (root.contains("added_tokens")) {
     for (const json& t : root["added_tokens"]) {
-      const int64_t id = t.at("id").get<int64_t>();
       const std::string content = t.at("content").get<std::string>();
-      if (id < 0) fail(path, "added_tokens", "'" + content + "' has a bad id");
+      if (!json_fits<int64_t>(t.at("id")) || t.at("id").get<int64_t>() < 0)
+        fail(path, "added_tokens", "'" + content + "' has a bad id");
+      const int64_t id = t.at("id").get<int64_t>();
       auto [it, inserted] = by_id.emplace(id, content);
       if (!inserted && it->second != content)
         fail(path, "added_tokens",
@@ -180,7 +182,7 @@ void template_specials(const json& root, int32_t& first, int32_t& last) {
       if (!item.contains("SpecialToken")) return -1;
       const std::string name = item["SpecialToken"].value("id", "");
       const json& ids = p["special_tokens"][name]["ids"];
-      return ids.is_array() && ids.size() == 1 ? ids[0].get<int32_t>() : -1;
+      return ids.is_array() && ids.size() == 1 && json_fits<int32_t>(ids[0]) ? ids[0].get<int32_t>() : -1;
     };
     if (!single.empty()) first = id_of_item(single.front());
     if (single.size() > 1) last = id_of_item(single.back());

@@ -43,7 +43,7 @@ void expect_planned_peak_within_10_percent(const std::string& name, const std::s
   const double measured = j["peak_rss_bytes"], planned = j["plan"]["peak_rss_bytes"];
   EXPECT_EQ(j["plan"]["micro_batch"], 1);
   EXPECT_EQ(j["plan"]["seq_len"], 128);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(FRUGAL_SANITIZED_MEMORY)
   GTEST_SKIP() << "sanitizers' shadow memory and quarantine are not part of frugal's plan";
 #endif
   std::printf("%s: measured %.1f MB, planned %.1f MB (%+.1f%%)\n", name.c_str(), measured / 1e6, planned / 1e6,

@@ -132,8 +132,12 @@ TEST(ChatTemplateJinja, BrokenTemplatesFailWithOneLine) {
       {"{% set x = 1 %}{% set x.y = 2 %}", p + "line 1: cannot assign attribute on non-namespace object"},
       {"{% break %}", p + "line 1: 'break' outside a for loop"},
       {"{{ 'x' * 100000000000 }}", p + "line 1: a repeated sequence would exceed the output bound"},
-      {"{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns | tojson }}", p + "line 1: Object of type Namespace is not JSON serializable"},
-      {"{% set ns = namespace(a=1) %}{% set ns.a = ns %}{{ ns }}", p + "line 1: a value is nested too deeply (or contains itself)"},
+      {"{% set ns = namespace(a=1) %}{{ ns | tojson }}", p + "line 1: Object of type Namespace is not JSON serializable"},
+      // A cycle of shared_ptr would leak (found by LeakSanitizer), directly or through a list or dict.
+      {"{% set ns = namespace(a=1) %}\n{% set ns.a = ns %}", p + "line 2: a namespace cannot contain itself"},
+      {"{% set ns = namespace(a=1) %}{% set ns.a = [1, {'k': ns}] %}", p + "line 1: a namespace cannot contain itself"},
+      {"{% set ns = namespace(a=1) %}{% for i in range(200) %}{% set ns.a = namespace(a=ns.a) %}{% endfor %}{{ ns }}",
+       p + "line 1: a value is nested too deeply (or contains itself)"},
       {"", "model.gguf: tokenizer.chat_template: the model has no chat template"},
   };
   for (const auto& [tpl, expected] : cases) {

@@ -188,5 +188,17 @@ TEST(Gguf, RejectsBadValueTypeAndBool) {
   EXPECT_NE(error_of(b, "bool").find("bool"), std::string::npos);
 }
 
+// Found by fuzz_gguf: a key holding a newline made the error two lines (and put raw control bytes on
+// the terminal). The message stays one line, the byte shown escaped.
+TEST(Gguf, KeyWithControlBytesGivesOneLine) {
+  GgufBuilder b;
+  b.header(0, 1);
+  b.put_string("tokenizer.gg\nml\x01");
+  b.put<uint32_t>(77);
+  const std::string msg = error_of(b, "newline_key");
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  EXPECT_NE(msg.find("key tokenizer.gg\\nml\\x01: unknown value type 77"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace frugal

@@ -76,11 +76,23 @@ void edit_config(const fs::path& dir, const std::function<void(nlohmann::json&)>
 TEST(HfModel, BrokenFoldersFailClearly) {
   expect_broken("no_config", [](const fs::path& d) { fs::remove(d / "config.json"); }, "config.json: cannot open");
   expect_broken("bad_json", [](const fs::path& d) { std::ofstream(d / "config.json") << "{ nope"; }, "invalid JSON");
+  // Found by fuzz_hf_config: nlohmann throws out_of_range (not parse_error) for it, which escaped.
+  expect_broken("number_out_of_range", [](const fs::path& d) { std::ofstream(d / "config.json") << "{\"rms_norm_eps\": 1e999}"; },
+                "number overflow");
+  // Found by UBSan through fuzz_hf_config: a float too large for the integer (or float) it is read
+  // into was converted with a plain cast.
+  expect_broken("huge_float_for_int", [](const fs::path& d) { edit_config(d, [](auto& j) { j["hidden_size"] = 6.4e38; }); },
+                "hidden_size: is out of range");
+  expect_broken("huge_for_float", [](const fs::path& d) { edit_config(d, [](auto& j) { j["rms_norm_eps"] = 1e300; }); },
+                "rms_norm_eps: is out of range");
   expect_broken("no_weights", [](const fs::path& d) { fs::remove(d / "model.safetensors"); }, "no model.safetensors");
   expect_broken("missing_key", [](const fs::path& d) { edit_config(d, [](auto& j) { j.erase("hidden_size"); }); },
                 "hidden_size: missing");
   expect_broken("wrong_shape", [](const fs::path& d) { edit_config(d, [](auto& j) { j["intermediate_size"] = 100; }); },
                 "shape does not match");
+  // Sizes far beyond what the files hold fail before anything is allocated (not std::bad_alloc).
+  expect_broken("huge_ffn", [](const fs::path& d) { edit_config(d, [](auto& j) { j["intermediate_size"] = 1 << 30; }); },
+                "M parameters, but the safetensors files hold only");
   expect_broken("bad_heads", [](const fs::path& d) { edit_config(d, [](auto& j) { j["num_key_value_heads"] = 3; }); },
                 "key/value heads");
   expect_broken("arch", [](const fs::path& d) { edit_config(d, [](auto& j) { j["model_type"] = "gpt2"; }); },

@@ -155,7 +155,7 @@ TEST(PlanTrain, TrainSummaryHasThePlanNextToTheMeasurements) {
   EXPECT_GT(planned, 0);
   EXPECT_GT(plan["tokens_per_second"].get<double>(), 0);
   EXPECT_NEAR(plan["peak_rss_error_percent"].get<double>(), 100 * (measured - planned) / planned, 1e-6);
-#if !defined(__SANITIZE_ADDRESS__)  // sanitizers' shadow memory and quarantine are not frugal's
+#if !defined(FRUGAL_SANITIZED_MEMORY)  // sanitizers' shadow memory and quarantine are not frugal's
   EXPECT_NEAR(measured / planned, 1.0, 0.10) << "measured " << measured / 1e6 << " MB, planned " << planned / 1e6;
 #endif
 }
