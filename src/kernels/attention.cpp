@@ -145,26 +145,30 @@ void attention_fast(float* out, const float* q, const T* k_cache, const T* v_cac
   }
 }
 
-}  // namespace
+template <typename T>
+void attention_best(float* out, const float* q, const T* k_cache, const T* v_cache, const AttentionDims& d) {
+  attention_fast(out, q, k_cache, v_cache, d);
+}
 
-void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
-  attention_fast(out, q, k_cache, v_cache, d);
-}
-void attention_forward(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
-                       const AttentionDims& d) {
-  attention_fast(out, q, k_cache, v_cache, d);
-}
+}  // namespace
 
 #else
 
-void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
+namespace {
+template <typename T>
+void attention_best(float* out, const float* q, const T* k_cache, const T* v_cache, const AttentionDims& d) {
   attention_ref(out, q, k_cache, v_cache, d);
+}
+}  // namespace
+
+#endif
+
+void attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache, const AttentionDims& d) {
+  attention_best(out, q, k_cache, v_cache, d);
 }
 void attention_forward(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
                        const AttentionDims& d) {
-  attention_ref(out, q, k_cache, v_cache, d);
+  attention_best(out, q, k_cache, v_cache, d);
 }
-
-#endif
 
 }  // namespace frugal
