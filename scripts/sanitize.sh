@@ -43,7 +43,7 @@ build_tsan() {
     scripts/setup.sh build-tsan frugal frugal_unit_tests
 }
 # The suites that run frugal's OpenMP regions; the rest of the unit tests are single-threaded parsing.
-tsan_filter="Attention*:AttentionTrain*:Dropout*:Matmul*:Rope*:Weights*:TrainingPass*:TrainAdamW*:TrainGradNorm*:Trainer*:Int8Rowwise*:QLora*:InitModel*:GgufWriter*:Stories260K*:Nf4Fast*:*Family.*"
+tsan_filter="*IntDot*:Attention*:AttentionTrain*:Dropout*:Matmul*:Rope*:Weights*:TrainingPass*:TrainAdamW*:TrainGradNorm*:Trainer*:Int8Rowwise*:QLora*:InitModel*:GgufWriter*:Stories260K*:Nf4Fast*:*Family.*"
 
 mpi_tests='DataParallel\.|TwoRanks\.'
 
