@@ -17,6 +17,17 @@ namespace frugal {
 
 namespace {
 
+// scores[s] = exp(scores[s] - max) over the visible keys; returns their sum. Both paths use it, so
+// their softmax weights differ only through the scores.
+inline float exp_scores(float* scores, int64_t first, int64_t n_keys, float max_score) {
+  float sum = 0;
+  for (int64_t s = first; s < n_keys; ++s) {
+    scores[s] = std::exp(scores[s] - max_score);
+    sum += scores[s];
+  }
+  return sum;
+}
+
 inline float cache_value(float v) { return v; }
 inline float cache_value(uint16_t v) { return bf16_to_float(v); }
 
@@ -41,12 +52,7 @@ void attention_ref(float* out, const float* q, const T* k_cache, const T* v_cach
           scores[s] = dot * scale;
           max_score = std::max(max_score, scores[s]);
         }
-        float sum = 0;
-        for (int64_t s = first; s < n_keys; ++s) {
-          scores[s] = std::exp(scores[s] - max_score);
-          sum += scores[s];
-        }
-        const float inv = 1.0f / sum;
+        const float inv = 1.0f / exp_scores(scores.data(), first, n_keys, max_score);
         float* o = out + (t * d.H + h) * d.D;
         std::fill(o, o + d.D, 0.0f);
         for (int64_t s = first; s < n_keys; ++s) {
@@ -98,12 +104,7 @@ void attend_one(float* o, const float* qv, const T* k, const T* v, int64_t first
     scores[s] = simd::hsum(acc) * scale;
     max_score = std::max(max_score, scores[s]);
   }
-  float sum = 0;
-  for (int64_t s = first; s < n_keys; ++s) {
-    scores[s] = std::exp(scores[s] - max_score);
-    sum += scores[s];
-  }
-  const float inv = 1.0f / sum;
+  const float inv = 1.0f / exp_scores(scores, first, n_keys, max_score);
   // The output in registers, 64 lanes at a time (one pass over the values for head sizes up to 64).
   for (int64_t i0 = 0; i0 < D; i0 += 64) {
     __m512 acc[4];
