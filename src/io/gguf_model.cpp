@@ -149,10 +149,13 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
       if (decoding || (options.keep_gguf_types && !table && t->type != GgmlType::F32)) {
         const size_t row_bytes = ggml_row_bytes(t->type, s.cols);
         const uint8_t* first = t->data + first_rows[i] * row_bytes;
-        std::vector<uint8_t> rows(first, first + s.rows * row_bytes);
-        if (permute && s.role == WeightRole::Wq) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_heads);
-        if (permute && s.role == WeightRole::Wk) permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, c.n_kv_heads);
-        if (decoding) m.packed = pack_int_dot(int_dot_from_ggml(t->type, rows.data(), s.rows, s.cols));
+        const bool reorder = permute && (s.role == WeightRole::Wq || s.role == WeightRole::Wk);
+        // The repack reads the mapped file directly; a copy is made only to reorder rows or to be kept.
+        std::vector<uint8_t> rows;
+        if (reorder || !decoding) rows.assign(first, first + s.rows * row_bytes);
+        if (reorder)
+          permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, s.role == WeightRole::Wq ? c.n_heads : c.n_kv_heads);
+        if (decoding) m.packed = pack_int_dot(int_dot_from_ggml(t->type, rows.empty() ? first : rows.data(), s.rows, s.cols));
         else m.packed = pack_ggml_rows(t->type, std::move(rows), s.rows, s.cols);
         m.set_shape(s.rows, s.cols);
         continue;

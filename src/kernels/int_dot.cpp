@@ -12,6 +12,7 @@
 #define FRUGAL_INT_DOT_VNNI 1
 #include <immintrin.h>
 
+#include "quant/int_dot_chunk.h"
 #include "quant/simd_block.h"
 #endif
 
@@ -39,26 +40,6 @@ int64_t rows_per_chunk(int64_t rows, int threads) {
 constexpr __mmask16 kAll = 0xFFFF;
 
 
-
-// 64 codes of one chunk as unsigned bytes, value e in byte e.
-template <CodePlane P>
-inline __m512i load_codes(const uint8_t* p) {
-  if constexpr (P == CodePlane::Byte) {
-    return _mm512_loadu_si512(p);
-  } else {
-    const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(packed, low_mask);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
-    __m512i u = _mm512_maskz_inserti64x4(0xFF, _mm512_castsi256_si512(lo), hi, 1);
-    if constexpr (P == CodePlane::Nibble5) {
-      uint64_t high;
-      std::memcpy(&high, p + 32, 8);
-      u = _mm512_mask_add_epi8(u, _cvtu64_mask64(high), u, _mm512_set1_epi8(16));
-    }
-    return u;
-  }
-}
 
 // The scales of one chunk's groups, each spread over the lanes holding its products: a lane of
 // vpdpbusd sums 4 neighbouring values, so a group of 32 covers 8 lanes and a group of 16 covers 4.
@@ -101,43 +82,32 @@ inline float offset_part(const IntDotMatrix& m, int64_t r, const QuantizedActiva
   return dot_f32(&m.offset[r * g], sums, g);
 }
 
+// R rows from row r: they share each activation load, and their R accumulators hide the FMA latency.
+template <CodePlane P, int G, int R>
+inline void row_block(float* y, const IntDotMatrix& m, const QuantizedActivation& x, int64_t r) {
+  constexpr int64_t kGroupsPerChunk = 64 / G;
+  const int64_t cb = m.chunk_bytes(), rb = m.row_code_bytes(), gs = m.groups();
+  const uint8_t* codes = m.row_codes(r);
+  const float* scales = &m.scale[r * gs];
+  __m512 acc[R];
+  for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < m.chunks(); ++c) {
+    const __m512i q = _mm512_loadu_si512(x.q.data() + 64 * c), q_res = _mm512_loadu_si512(x.q_res.data() + 64 * c);
+    const __m512 d = _mm512_loadu_ps(x.lane_scale.data() + 16 * c);
+    for (int i = 0; i < R; ++i) {
+      const __m512i u = simd::int_dot_chunk_codes<P>(codes + i * rb + c * cb);
+      const __m512 scale = _mm512_mul_ps(lane_scales<G>(scales + i * gs + c * kGroupsPerChunk), d);
+      acc[i] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, chunk_sum(u, q, q_res)), scale, acc[i]);
+    }
+  }
+  for (int i = 0; i < R; ++i) y[r + i] = simd::hsum(acc[i]) + offset_part<G>(m, r + i, x);
+}
+
 template <CodePlane P, int G>
 void rows_vnni(float* y, const IntDotMatrix& m, const QuantizedActivation& x, int64_t r0, int64_t r1) {
-  constexpr int64_t kGroupsPerChunk = 64 / G;
-  constexpr int kRows = 4;  // rows in flight: they share each activation load and hide FMA latency
-  const int64_t chunks = m.chunks(), cb = m.chunk_bytes(), rb = m.row_code_bytes(), gs = m.groups();
-  const int8_t* xq = x.q.data();
-  const int8_t* xr = x.q_res.data();
-  const float* xs = x.lane_scale.data();
   int64_t r = r0;
-  for (; r + kRows <= r1; r += kRows) {
-    __m512 acc[kRows];
-    for (int i = 0; i < kRows; ++i) acc[i] = _mm512_setzero_ps();
-    const uint8_t* codes = m.row_codes(r);
-    const float* scales = &m.scale[r * gs];
-    for (int64_t c = 0; c < chunks; ++c) {
-      const __m512i q = _mm512_loadu_si512(xq + 64 * c), q_res = _mm512_loadu_si512(xr + 64 * c);
-      const __m512 d = _mm512_loadu_ps(xs + 16 * c);
-      for (int i = 0; i < kRows; ++i) {
-        const __m512i u = load_codes<P>(codes + i * rb + c * cb);
-        const __m512 scale = _mm512_mul_ps(lane_scales<G>(scales + i * gs + c * kGroupsPerChunk), d);
-        acc[i] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, chunk_sum(u, q, q_res)), scale, acc[i]);
-      }
-    }
-    for (int i = 0; i < kRows; ++i) y[r + i] = simd::hsum(acc[i]) + offset_part<G>(m, r + i, x);
-  }
-  for (; r < r1; ++r) {
-    __m512 acc = _mm512_setzero_ps();
-    const uint8_t* codes = m.row_codes(r);
-    const float* scales = &m.scale[r * gs];
-    for (int64_t c = 0; c < chunks; ++c) {
-      const __m512i sum = chunk_sum(load_codes<P>(codes + c * cb), _mm512_loadu_si512(xq + 64 * c),
-                                    _mm512_loadu_si512(xr + 64 * c));
-      const __m512 scale = _mm512_mul_ps(lane_scales<G>(scales + c * kGroupsPerChunk), _mm512_loadu_ps(xs + 16 * c));
-      acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, sum), scale, acc);
-    }
-    y[r] = simd::hsum(acc) + offset_part<G>(m, r, x);
-  }
+  for (; r + 4 <= r1; r += 4) row_block<P, G, 4>(y, m, x, r);
+  for (; r < r1; ++r) row_block<P, G, 1>(y, m, x, r);
 }
 
 using RowsFn = void (*)(float*, const IntDotMatrix&, const QuantizedActivation&, int64_t, int64_t);
@@ -166,28 +136,11 @@ void rows_ref(float* y, const IntDotMatrix& m, const QuantizedActivation& x, int
 void quantize_activation(const float* x, int64_t cols, QuantizedActivation& out) {
 #if FRUGAL_INT_DOT_VNNI
   if (cols % 32 != 0) return quantize_activation_ref(x, cols, out);
-  const int64_t padded = (cols + 63) / 64 * 64, blocks = padded / 32;
-  out.cols = cols;
-  out.padded_cols = padded;
-  // Sized once per shape; a decode step never allocates.
-  out.q.resize(static_cast<size_t>(padded));
-  out.q_res.resize(static_cast<size_t>(padded));
-  out.d.resize(static_cast<size_t>(blocks));
-  out.sum32.resize(static_cast<size_t>(blocks));
-  out.sum16.resize(static_cast<size_t>(padded / 16));
-  out.lane_scale.resize(static_cast<size_t>(padded / 64 * 16));
+  reset_activation(out, cols);  // the padding past cols stays zero
   const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
-  for (int64_t b = 0; b < blocks; ++b) {
+  for (int64_t b = 0; b < cols / 32; ++b) {
     int8_t* q = &out.q[static_cast<size_t>(32 * b)];
     int8_t* q_res = &out.q_res[static_cast<size_t>(32 * b)];
-    float* lanes = &out.lane_scale[static_cast<size_t>((b / 2) * 16 + (b % 2) * 8)];
-    if (b * 32 >= cols) {  // the padding: zero codes, zero scales
-      std::fill_n(q, 32, int8_t{0});
-      std::fill_n(q_res, 32, int8_t{0});
-      out.d[b] = out.sum16[2 * b] = out.sum16[2 * b + 1] = out.sum32[b] = 0.0f;
-      std::fill_n(lanes, 8, 0.0f);
-      continue;
-    }
     const float d = simd::block_absmax(x + 32 * b, 32) / 127.0f;  // the reference's running maximum, NaN ignored alike
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const __m512 vd = _mm512_set1_ps(d), vid = _mm512_set1_ps(id), vid_res = _mm512_set1_ps(id * (1 << kResidualShift));
@@ -196,20 +149,21 @@ void quantize_activation(const float* x, int64_t cols, QuantizedActivation& out)
       const __m512 v = _mm512_loadu_ps(x + 32 * b + 16 * h);
       // vcvtps2dq rounds to nearest, ties to even (the default MXCSR mode), as nearbyint does.
       const __m512i c = _mm512_maskz_cvtps_epi32(kAll, _mm512_mul_ps(v, vid));
-      const __m512 residual = _mm512_fnmadd_ps(_mm512_maskz_cvtepi32_ps(kAll, c), vd, v);  // x - q d, as the reference's fma
+      const __m512 cf = _mm512_maskz_cvtepi32_ps(kAll, c);
+      const __m512 residual = _mm512_fnmadd_ps(cf, vd, v);  // x - q d, as the reference's fma
       const __m512 r = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(residual, vid_res), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       const __m512i cr = _mm512_maskz_cvtps_epi32(kAll, _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, r, lo), hi));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16 * h), _mm512_maskz_cvtepi32_epi8(kAll, c));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q_res + 16 * h), _mm512_maskz_cvtepi32_epi8(kAll, cr));
       // Sums of 16 codes of magnitude <= 127: exact in fp32 whatever the order.
-      sums[h] = static_cast<int>(simd::hsum(_mm512_maskz_cvtepi32_ps(kAll, c)));
+      sums[h] = static_cast<int>(simd::hsum(cf));
       res_sums[h] = static_cast<int>(simd::hsum(_mm512_maskz_cvtepi32_ps(kAll, cr)));
     }
     out.d[b] = d;
     out.sum16[2 * b] = activation_sum(d, sums[0], res_sums[0]);
     out.sum16[2 * b + 1] = activation_sum(d, sums[1], res_sums[1]);
     out.sum32[b] = activation_sum(d, sums[0] + sums[1], res_sums[0] + res_sums[1]);
-    std::fill_n(lanes, 8, d * kResidualStep);
+    std::fill_n(&out.lane_scale[static_cast<size_t>((b / 2) * 16 + (b % 2) * 8)], 8, d * kResidualStep);
   }
 #else
   quantize_activation_ref(x, cols, out);

@@ -209,17 +209,21 @@ int64_t IntDotMatrix::bytes() const {
   return static_cast<int64_t>(codes.size() + (scale.size() + offset.size()) * sizeof(float));
 }
 
+void reset_activation(QuantizedActivation& a, int64_t cols) {
+  const int64_t padded = (cols + 63) / 64 * 64;
+  a.cols = cols;
+  a.padded_cols = padded;
+  a.q.assign(static_cast<size_t>(padded), 0);
+  a.q_res.assign(static_cast<size_t>(padded), 0);
+  a.d.assign(static_cast<size_t>(padded / 32), 0.0f);
+  a.lane_scale.assign(static_cast<size_t>(padded / 64 * 16), 0.0f);
+  a.sum16.assign(static_cast<size_t>(padded / 16), 0.0f);
+  a.sum32.assign(static_cast<size_t>(padded / 32), 0.0f);
+}
+
 void quantize_activation_ref(const float* x, int64_t cols, QuantizedActivation& out) {
-  const int64_t padded = (cols + 63) / 64 * 64, blocks = padded / 32;
-  out.cols = cols;
-  out.padded_cols = padded;
-  out.q.assign(static_cast<size_t>(padded), 0);
-  out.q_res.assign(static_cast<size_t>(padded), 0);
-  out.d.assign(static_cast<size_t>(blocks), 0.0f);
-  out.lane_scale.assign(static_cast<size_t>(padded / 64 * 16), 0.0f);
-  out.sum16.assign(static_cast<size_t>(padded / 16), 0.0f);
-  out.sum32.assign(static_cast<size_t>(blocks), 0.0f);
-  for (int64_t b = 0; b < blocks; ++b) {
+  reset_activation(out, cols);
+  for (int64_t b = 0; b < out.padded_cols / 32; ++b) {
     const int64_t begin = b * 32, end = std::min(cols, begin + 32);
     float amax = 0.0f;
     for (int64_t i = begin; i < end; ++i) amax = std::max(amax, std::fabs(x[i]));

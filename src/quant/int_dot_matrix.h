@@ -76,6 +76,10 @@ struct QuantizedActivation {
   std::vector<float> sum16, sum32;  // d (sum q + sum q_res / 256) over each group of 16 / 32 (the offsets' factor)
 };
 
+// Sizes every array for `cols` values and zeroes it (the padding past cols stays zero); no
+// allocation once the vectors have held this size.
+void reset_activation(QuantizedActivation& a, int64_t cols);
+
 // d (q_sum + res_sum / 256), with one rounding order both paths share: exact integer sums, then one product.
 inline float activation_sum(float d, int q_sum, int res_sum) {
   return d * kResidualStep * static_cast<float>(q_sum * (1 << kResidualShift) + res_sum);

@@ -9,6 +9,8 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
+
+#include "quant/int_dot_chunk.h"
 #endif
 
 namespace frugal {
@@ -18,27 +20,6 @@ namespace frugal {
 namespace {
 
 constexpr __mmask16 kAll = 0xFFFF;
-
-// The 64 codes of a chunk as bytes, value e in byte e (the same unpacking as the product's).
-inline void chunk_codes(const IntDotMatrix& m, const uint8_t* p, uint8_t* u) {
-  if (m.plane == CodePlane::Byte) {
-    std::memcpy(u, p, 64);
-    return;
-  }
-  const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i low_mask = _mm256_set1_epi8(0x0F);
-  __m256i lo = _mm256_and_si256(packed, low_mask);
-  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
-  if (m.plane == CodePlane::Nibble5) {
-    uint64_t high;
-    std::memcpy(&high, p + 32, 8);
-    const __m256i sixteen = _mm256_set1_epi8(16);
-    lo = _mm256_mask_add_epi8(lo, static_cast<__mmask32>(high), lo, sixteen);
-    hi = _mm256_mask_add_epi8(hi, static_cast<__mmask32>(high >> 32), hi, sixteen);
-  }
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(u), lo);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + 32), hi);
-}
 
 }  // namespace
 
@@ -50,7 +31,7 @@ void IntDotMatrix::dequantize_row(int64_t r, float* out) const {
   alignas(64) float tail[64];
   const __m512i zero_point = _mm512_set1_epi32(zero);
   for (int64_t c = 0; c < chunks(); ++c, p += chunk_bytes()) {
-    chunk_codes(*this, p, u);
+    _mm512_store_si512(u, simd::int_dot_chunk_codes(plane, p));
     const int64_t base = c * 64;
     float* dst = base + 64 <= cols ? out + base : tail;  // a padded last chunk goes through scratch
     for (int q = 0; q < 4; ++q) {
