@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/escape.h"
+
 namespace frugal {
 
 namespace {
@@ -11,19 +13,7 @@ namespace {
 std::string one_line(const std::string& msg) {
   std::string out;
   out.reserve(msg.size());
-  for (const char c : msg) {
-    const auto b = static_cast<unsigned char>(c);
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (b < 0x20 || b == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", b);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
+  for (const char c : msg) append_escaping_control(out, static_cast<unsigned char>(c));
   return out;
 }
 

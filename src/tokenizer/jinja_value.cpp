@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/escape.h"
+
 namespace frugal::jinja {
 
 namespace {
@@ -59,14 +61,7 @@ std::string repr_string(const std::string& s) {
   for (unsigned char c : s) {
     if (c == '\\') out += "\\\\";
     else if (c == quote) out += std::string("\\") + static_cast<char>(c);
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else out += static_cast<char>(c);
+    else append_escaping_control(out, c);
   }
   return out + quote;
 }
