@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "core/error.h"
-#include "core/read_file.h"
+#include "data/compressed_text.h"
 
 namespace frugal {
 
@@ -170,39 +170,58 @@ std::string get_string(const json& obj, const std::string& key, bool required, c
   return it->get<std::string>();
 }
 
+// ShareGPT's list key, read when a record has no `messages_key` list (axolotl's `type: sharegpt`).
+constexpr const char* kShareGptKey = "conversations";
+
 DatasetFormat detect_format(const json& first, const DatasetOptions& o, const std::string& path, int64_t line) {
-  if (first.contains(o.messages_key)) return DatasetFormat::Chat;
+  if (first.contains(o.messages_key) || first.contains(kShareGptKey)) return DatasetFormat::Chat;
   if (first.contains(o.instruction_key)) return DatasetFormat::Instruction;
   if (first.contains(o.text_key)) return DatasetFormat::Text;
   std::string keys;
   for (auto it = first.begin(); it != first.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
   fail(path, line_str(line),
        "cannot tell the dataset format from the keys {" + keys + "}: expected '" + o.text_key + "', '" +
-           o.instruction_key + "' + '" + o.output_key + "', or '" + o.messages_key +
+           o.instruction_key + "' + '" + o.output_key + "', '" + o.messages_key + "' or '" + kShareGptKey +
            "' (set dataset_format and the key names, e.g. output_key)");
 }
 
+// The role a message's speaker names: the HF convention's own, or ShareGPT's "human" / "gpt".
+std::string chat_role(const std::string& speaker) {
+  if (speaker == "human") return "user";
+  if (speaker == "gpt") return "assistant";
+  return speaker;
+}
+
+// A chat message is {"role", "content"} (HF) or {"from", "value"} (ShareGPT), told apart per message.
 std::vector<ChatMessage> get_messages(const json& obj, const std::string& key, const std::string& path, int64_t line) {
   auto it = obj.find(key);
+  if (it == obj.end() && key != kShareGptKey) it = obj.find(kShareGptKey);
   if (it == obj.end()) fail(path, line_str(line), "missing key '" + key + "'");
-  if (!it->is_array()) fail(path, line_str(line), "'" + key + "' must be an array of messages, not " + type_name(*it));
-  if (it->empty()) fail(path, line_str(line), "'" + key + "' is empty");
+  const std::string& list_key = it.key();
+  if (!it->is_array())
+    fail(path, line_str(line), "'" + list_key + "' must be an array of messages, not " + type_name(*it));
+  if (it->empty()) fail(path, line_str(line), "'" + list_key + "' is empty");
   std::vector<ChatMessage> out;
   for (size_t i = 0; i < it->size(); ++i) {
     const json& m = (*it)[i];
-    const std::string where = key + "[" + std::to_string(i) + "]";
+    const std::string where = list_key + "[" + std::to_string(i) + "]";
     if (!m.is_object())
       fail(path, line_str(line), where + " must be an object {\"role\", \"content\"}, not " + type_name(m));
-    ChatMessage msg;
-    for (const char* field : {"role", "content"}) {
+    const bool sharegpt = !m.contains("role") && m.contains("from");
+    const char* role_key = sharegpt ? "from" : "role";
+    const char* content_key = sharegpt ? "value" : "content";
+    for (const char* field : {role_key, content_key}) {
       auto f = m.find(field);
       if (f == m.end()) fail(path, line_str(line), where + ": missing key '" + field + "'");
       if (!f->is_string()) fail(path, line_str(line), where + "." + field + " must be a string, not " + type_name(*f));
     }
-    msg.role = m["role"].get<std::string>();
-    msg.content = m["content"].get<std::string>();
+    ChatMessage msg;
+    msg.role = chat_role(m[role_key].get<std::string>());
+    msg.content = m[content_key].get<std::string>();
     if (msg.role != "system" && msg.role != "user" && msg.role != "assistant")
-      fail(path, line_str(line), where + ": unknown role '" + msg.role + "' (expected system, user or assistant)");
+      fail(path, line_str(line),
+           where + ": unknown " + role_key + " '" + m[role_key].get<std::string>() +
+               (sharegpt ? "' (expected system, human or gpt)" : "' (expected system, user or assistant)"));
     out.push_back(std::move(msg));
   }
   return out;
@@ -280,8 +299,8 @@ Dataset parse_dataset(const std::string& content, const std::string& path, const
 }
 
 Dataset load_dataset(const std::string& path, const DatasetOptions& options) {
-  return parse_dataset(read_whole_file(path, "cannot open the dataset file", "cannot read the dataset file"), path,
-                       options);
+  return parse_dataset(
+      read_text_maybe_compressed(path, "cannot open the dataset file", "cannot read the dataset file"), path, options);
 }
 
 }  // namespace frugal

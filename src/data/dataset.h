@@ -1,5 +1,7 @@
-// Training records read from a JSON or JSONL file, before tokenization. Three shapes, the ones users
-// bring from Hugging Face / axolotl: plain text, instruction (Alpaca-style), and chat messages.
+// Training records read from a JSON or JSONL file (plain, gzip or zstd), before tokenization. Three
+// shapes, the ones users bring from Hugging Face / axolotl: plain text, instruction (Alpaca-style),
+// and chat messages, either HF's {"role", "content"} or ShareGPT's "conversations" of
+// {"from": "human" | "gpt" | "system", "value"}.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -40,9 +42,9 @@ struct Dataset {
   std::vector<Record> records;
 };
 
-// Reads `path`: a JSON file holding one array of objects, or JSONL (one object per line, blank lines
-// allowed), told apart by the first non-blank character ('[' or '{') rather than by extension, since
-// JSONL files are often named .json. Keys other than the configured ones are ignored. Any malformed
+// Reads `path` (decompressed first when it is gzip or zstd, compressed_text.h): a JSON file holding
+// one array of objects, or JSONL (one object per line, blank lines allowed), told apart by the first
+// non-blank character ('[' or '{') rather than by extension, since JSONL files are often named .json. Keys other than the configured ones are ignored. Any malformed
 // JSON, non-object record, missing key, wrong value type or unknown chat role fails with
 // "path: line N: problem". An empty dataset fails too.
 Dataset load_dataset(const std::string& path, const DatasetOptions& options);

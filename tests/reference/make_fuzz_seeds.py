@@ -147,6 +147,10 @@ def main():
             {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}]
     (d / "chat_jsonl").write_bytes(b"3" + "\n\n".join(json.dumps(c) for c in chat).encode())
     (d / "auto_jsonl").write_bytes(b"0" + json.dumps({"instruction": "Say hi", "input": None, "output": "hi"}).encode())
+    # ShareGPT records, and chat JSONL as gzip 1.12 and zstd 1.5.4 compressed it
+    # (tests/reference/make_compressed_dataset_fixtures.sh).
+    for name in ("sharegpt.jsonl", "messages.jsonl.gz", "messages.jsonl.zst"):
+        (d / name.replace(".", "_")).write_bytes(b"0" + (FIX / "datasets" / name).read_bytes())
 
     d = target("peft_adapter")
     src = FIX / "families" / "llama3" / "lora" / "init_adapter"

@@ -73,6 +73,28 @@ TEST(DataDataset, ChatMessages) {
   EXPECT_EQ(m[2].content, "Hello!");
 }
 
+// ShareGPT ("conversations" of {"from": human|gpt|system, "value"}, axolotl's `type: sharegpt`) is
+// read as the same chat records as HF's messages; other keys of a record are ignored as ever.
+TEST(DataDataset, ShareGptReadsAsTheSameChat) {
+  const Dataset sharegpt = load_dataset(test::fixture("datasets/sharegpt.jsonl"), {});
+  const Dataset messages = load_dataset(test::fixture("datasets/messages.jsonl"), {});
+  EXPECT_EQ(sharegpt.format, DatasetFormat::Chat);
+  ASSERT_EQ(sharegpt.records.size(), 3u);
+  ASSERT_EQ(messages.records.size(), 3u);
+  for (size_t r = 0; r < 3; ++r) {
+    const auto& a = sharegpt.records[r].messages;
+    const auto& b = messages.records[r].messages;
+    ASSERT_EQ(a.size(), b.size()) << "record " << r;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].role, b[i].role) << "record " << r << " message " << i;
+      EXPECT_EQ(a[i].content, b[i].content) << "record " << r << " message " << i;
+    }
+  }
+  EXPECT_EQ(sharegpt.records[0].messages[1].role, "user");
+  EXPECT_EQ(sharegpt.records[0].messages[2].role, "assistant");
+  EXPECT_EQ(sharegpt.records[2].messages[0].content, "\xC3\x9Cn\xC3\xAF""c\xC3\xB6""d\xC3\xA9, tabs\tand \"quotes\"?");
+}
+
 TEST(DataDataset, ForcedFormatAndCustomKeys) {
   DatasetOptions o;
   o.format = DatasetFormat::Text;
@@ -160,6 +182,12 @@ TEST(DataDataset, MalformedInputFailsWithTheLine) {
       {"content not string", "{\"messages\": [{\"role\": \"user\", \"content\": null}]}",
        "line 1: messages[0].content must be a string, not null"},
       {"message not object", "{\"messages\": [\"hi\"]}", "line 1: messages[0] must be an object"},
+      {"sharegpt unknown speaker", "{\"conversations\": [{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"bot\", "
+       "\"value\": \"b\"}]}",
+       "line 1: conversations[1]: unknown from 'bot' (expected system, human or gpt)"},
+      {"sharegpt value not string", "{\"conversations\": [{\"from\": \"human\", \"value\": 3}]}",
+       "line 1: conversations[0].value must be a string, not number"},
+      {"sharegpt empty", "{\"conversations\": []}", "line 1: 'conversations' is empty"},
       {"array element syntax", "[\n  {\"text\": \"a\"},\n  {\n    \"text\": \"b\",,\n  }\n]", "line 4: invalid JSON"},
       {"array element not object", "[\n  {\"text\": \"a\"},\n  3\n]",
        "line 3: each element of the JSON array must be an object"},
