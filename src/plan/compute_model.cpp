@@ -26,6 +26,13 @@ FlopsPerToken flops_per_token(const PlanInputs& in) {
   return f;
 }
 
+double model_training_flops(const PlanInputs& inputs, double tokens, int64_t row_length) {
+  PlanInputs in = inputs;
+  in.seq_len = row_length;
+  const FlopsPerToken f = flops_per_token(in);
+  return (f.forward + f.backward) * tokens;
+}
+
 ComputeEstimate estimate_compute(const PlanInputs& in, const ComputeInputs& cin) {
   if (cin.tokens_per_second < 0 || cin.peak_flops < 0 || cin.dataset_tokens < 0)
     fail("--throughput, --peak-flops and --tokens must not be negative");

@@ -30,6 +30,12 @@ struct FlopsPerToken {
 // Per trained token (or per generated token with `seq_len` positions in the KV cache, for inference).
 FlopsPerToken flops_per_token(const PlanInputs& inputs);
 
+// Model FLOPs of training on `tokens` real (non-padding) tokens laid out in rows of `row_length`
+// (the attention span counted for each token): forward and backward as above, without gradient
+// checkpointing's recompute. This is PaLM's MFU numerator: the work the model needs, not the extra
+// work a memory-saving schedule does.
+double model_training_flops(const PlanInputs& inputs, double tokens, int64_t row_length);
+
 struct ComputeInputs {
   double tokens_per_second = 0;  // a measured throughput of one rank; wins over peak x MFU
   double peak_flops = 0;         // one rank's peak FLOP/s

@@ -60,6 +60,8 @@ std::string metrics_json_line(const MetricsRecord& r) {
   j["tokens"] = r.tokens;
   j["tokens_per_second"] = number(r.tokens_per_second);
   j["elapsed"] = number(r.elapsed_seconds);
+  if (r.flops_per_second) j["flops_per_second"] = number(*r.flops_per_second);
+  if (r.mfu) j["mfu"] = number(*r.mfu);
   if (r.eval_loss) j["eval_loss"] = number(*r.eval_loss);
   if (r.skipped) j["skipped"] = true;
   if (r.skipped_steps > 0) j["skipped_steps"] = r.skipped_steps;
@@ -118,13 +120,14 @@ std::string format_progress_line(const ProgressInfo& p, bool terminal, int width
   const std::string lr = fixed("%.2e", p.learning_rate);
   const std::string rate = fixed("%.0f", p.tokens_per_second);
   const std::string eta = p.eta_seconds < 0 ? "?" : format_duration(p.eta_seconds);
+  const std::string mfu = p.mfu < 0 ? "" : " MFU " + fixed("%.1f", p.mfu * 100) + "%";
   const double fraction = p.total_steps > 0 ? std::clamp(double(p.step) / double(p.total_steps), 0.0, 1.0) : 0.0;
   if (!terminal)
     return "step " + steps + " (" + fixed("%.0f", fraction * 100) + "%) loss " + loss + " lr " + lr + " tokens/s " +
-           rate + " elapsed " + format_duration(p.elapsed_seconds) + " eta " + eta;
+           rate + mfu + " elapsed " + format_duration(p.elapsed_seconds) + " eta " + eta;
   const std::string head = "step " + steps + " ";
   std::string tail = " ";  // built in steps: GCC 12 warns (-Wrestrict, falsely) on "literal" + temporary
-  tail += fixed("%3.0f", fraction * 100) + "% loss " + loss + " lr " + lr + " " + rate + " tok/s ETA " + eta;
+  tail += fixed("%3.0f", fraction * 100) + "% loss " + loss + " lr " + lr + " " + rate + " tok/s" + mfu + " ETA " + eta;
   // The bar takes what the numbers leave of the line, so it never wraps (which would break \r redraws).
   const int room = width - 1 - static_cast<int>(head.size() + tail.size()) - 2;
   if (room < 5) return (head + tail.substr(1)).substr(0, static_cast<size_t>(std::max(0, width - 1)));
@@ -147,7 +150,7 @@ ProgressDisplay::~ProgressDisplay() {
 }
 
 void ProgressDisplay::update(int64_t step, double loss, double learning_rate, double tokens_per_second,
-                             double elapsed_seconds) {
+                             double elapsed_seconds, double mfu) {
   const auto now = std::chrono::steady_clock::now();
   if (!first_step_) {
     // The pace is measured from the first update on, so the first step (often slower: page faults,
@@ -155,7 +158,7 @@ void ProgressDisplay::update(int64_t step, double loss, double learning_rate, do
     first_step_ = step;
     first_time_ = now;
   }
-  last_ = ProgressInfo{step, total_steps_, loss, learning_rate, tokens_per_second, elapsed_seconds, -1};
+  last_ = ProgressInfo{step, total_steps_, loss, learning_rate, tokens_per_second, elapsed_seconds, -1, mfu};
   const int64_t done = step - *first_step_;
   if (done > 0) {
     const double per_step = std::chrono::duration<double>(now - first_time_).count() / double(done);

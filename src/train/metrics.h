@@ -44,6 +44,8 @@ struct MetricsRecord {
   int64_t tokens = 0;                   // training tokens processed so far
   double tokens_per_second = 0;
   double elapsed_seconds = 0;  // written as "elapsed"
+  std::optional<double> flops_per_second;  // model FLOPs per second (compute_model.h), all ranks
+  std::optional<double> mfu;               // flops_per_second over the measured peak of all ranks
   std::optional<double> eval_loss;
   bool skipped = false;                 // this step's update was skipped (non-finite loss or gradient norm)
   int64_t skipped_steps = 0;            // skipped so far in the run (written when > 0)
@@ -77,6 +79,7 @@ struct ProgressInfo {
   double tokens_per_second = 0;
   double elapsed_seconds = 0;
   double eta_seconds = -1;  // < 0: not known yet
+  double mfu = -1;          // model FLOPs utilisation, a fraction; < 0: not shown
 };
 
 // "42s", "3m05s", "1h02m", "2d03h".
@@ -94,7 +97,8 @@ class ProgressDisplay {
   ~ProgressDisplay();
 
   // `elapsed_seconds` is the run's training time (across resumes); the ETA uses wall time here.
-  void update(int64_t step, double loss, double learning_rate, double tokens_per_second, double elapsed_seconds);
+  void update(int64_t step, double loss, double learning_rate, double tokens_per_second, double elapsed_seconds,
+              double mfu = -1);
   void message(const std::string& line);  // a log line printed above the bar
   void finish();                          // ends the bar's line
 

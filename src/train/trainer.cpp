@@ -24,6 +24,7 @@
 #include "io/export_model.h"
 #include "io/gguf_lora.h"
 #include "io/peft_adapter.h"
+#include "kernels/peak_flops.h"
 #include "model/model.h"
 #include "model/training_pass.h"
 #include "plan/plan_format.h"
@@ -301,6 +302,15 @@ TrainReport run_training(const TrainConfig& c) {
     say(printf_str("data parallel: %d ranks x %lld rows per micro-batch, ZeRO stage %lld", ranks,
                       static_cast<long long>(c.micro_batch_size), static_cast<long long>(c.zero_stage)));
 
+  // MFU's denominator: the peak of this machine's threads, measured now (tens of milliseconds), on
+  // the arithmetic the run's matmuls use.
+  const PeakFlops machine_peak =
+      measure_peak_flops(precision == Precision::BF16 ? PeakKind::Bf16DotF32 : PeakKind::F32Fma, omp_get_max_threads());
+  report.peak_flops_per_second = machine_peak.flops_per_second * ranks;
+  say(printf_str("MFU: model FLOPs per second over this machine's measured peak, %.0f GFLOP/s%s (%s, %d threads)",
+                 machine_peak.flops_per_second / 1e9, ranks > 1 ? " per rank" : "", machine_peak.basis,
+                 machine_peak.threads));
+
   report.eval_loss_before = evaluate(pass, validation, bo, comm);
   if (report.eval_loss_before >= 0 && state.step == 0) {
     state.eval_loss.push_back({0, report.eval_loss_before});
@@ -316,6 +326,7 @@ TrainReport run_training(const TrainConfig& c) {
   const int64_t tokens_before = state.tokens;
   const double comm_seconds_before = comm.seconds, comm_bytes_before = comm.bytes_sent;
   double training_tps = 0;  // over the steps only, for the plan's self-check
+  double model_flops = 0;   // of this process's steps, all ranks
   IntervalLoss interval;     // what the progress line and metrics.jsonl both report as "loss"
   NonFiniteGuard guard(c.max_nonfinite_steps, state.skipped_steps, state.step);
   if (state.step > 0) guard.checkpoint_saved(state.step, root ? newest_checkpoint : "the checkpoint resumed from");
@@ -366,10 +377,12 @@ TrainReport run_training(const TrainConfig& c) {
   for (int64_t step = state.step; step < total_steps; ++step) {
     const int64_t first_micro_batch = stream.position();
     int64_t counts[2] = {0, 0};  // targets, tokens: this rank's, then every rank's
+    double sums[2] = {0, 0};     // loss, model FLOPs: this rank's, then every rank's
     for (int64_t k = 0; k < ga; ++k) {
       micro[k] = stream.next(rank, ranks);
       counts[0] += micro[k].target_count();
       counts[1] += micro[k].token_count();
+      sums[1] += model_training_flops(plan.inputs, static_cast<double>(micro[k].token_count()), micro[k].T);
     }
     comm.all_reduce_sum(std::span<int64_t>(counts, 2));
     const int64_t targets = counts[0];
@@ -390,7 +403,10 @@ TrainReport run_training(const TrainConfig& c) {
       trainables.micro_batch_done();
     }
     trainables.reduce_gradients();
-    comm.all_reduce_sum(std::span<double>(&loss_sum, 1));
+    sums[0] = loss_sum;
+    comm.all_reduce_sum(std::span<double>(sums, 2));
+    loss_sum = sums[0];
+    model_flops += sums[1];
     const double loss = targets > 0 ? loss_sum / static_cast<double>(targets) : 0.0;
     const double grad_norm = trainables.clip(c.max_grad_norm);
     const double lr = learning_rate_at(schedule, step);
@@ -416,7 +432,9 @@ TrainReport run_training(const TrainConfig& c) {
     const double tps = static_cast<double>(state.tokens - tokens_before) / std::max(run_seconds, 1e-9);
     // An interval of skipped steps only has no loss to show: NaN says so, where 0 would look like one.
     const double interval_loss = finite || interval.targets() > 0 ? interval.mean() : std::nan("");
-    progress.update(state.step, interval_loss, lr, tps, state.elapsed_seconds);
+    report.flops_per_second = model_flops / std::max(run_seconds, 1e-9);
+    report.mfu = report.flops_per_second / report.peak_flops_per_second;
+    progress.update(state.step, interval_loss, lr, tps, state.elapsed_seconds, report.mfu);
     training_tps = tps;
 
     const bool last = state.step == total_steps;
@@ -425,6 +443,8 @@ TrainReport run_training(const TrainConfig& c) {
     record.epoch = static_cast<double>(stream.position()) / static_cast<double>(stream.batches_per_epoch());
     record.tokens = state.tokens;
     record.tokens_per_second = tps;
+    record.flops_per_second = report.flops_per_second;
+    record.mfu = report.mfu;
     record.elapsed_seconds = state.elapsed_seconds;
     record.skipped = !finite;
     record.skipped_steps = guard.skipped_total();
@@ -486,15 +506,16 @@ TrainReport run_training(const TrainConfig& c) {
   if (!root) return report;
   std::string text = printf_str(
       "trained %lld steps: step loss %.4f -> %.4f%s\ntrainable parameters %lld (%.3f%% of %lld)\n"
-      "throughput %.0f tokens/s, peak RSS %s%s, wall time %.1f s\n",
+      "throughput %.0f tokens/s, training steps %.1f GFLOP/s = MFU %.1f%% of the measured peak, peak RSS %s%s, "
+      "wall time %.1f s\n",
       static_cast<long long>(report.steps), report.first_loss, report.last_loss,
       report.eval_loss_after >= 0
           ? (", eval loss " + std::to_string(report.eval_loss_before) + " -> " + std::to_string(report.eval_loss_after)).c_str()
           : "",
       static_cast<long long>(report.trainable_parameters),
       100.0 * static_cast<double>(report.trainable_parameters) / static_cast<double>(report.total_parameters),
-      static_cast<long long>(report.total_parameters), report.tokens_per_second,
-      human_bytes(static_cast<double>(report.peak_rss_bytes)).c_str(), comm.distributed() ? " (largest rank)" : "",
+      static_cast<long long>(report.total_parameters), report.tokens_per_second, report.flops_per_second / 1e9,
+      100 * report.mfu, human_bytes(static_cast<double>(report.peak_rss_bytes)).c_str(), comm.distributed() ? " (largest rank)" : "",
       report.wall_seconds);
   if (comm.distributed())
     text += printf_str("data parallel: %d ranks, ZeRO stage %lld, communication %.1f s of the run (rank 0), %.1f MB sent by rank 0\n",
@@ -516,6 +537,11 @@ TrainReport run_training(const TrainConfig& c) {
   j["total_parameters"] = report.total_parameters;
   j["tokens"] = report.tokens;
   j["tokens_per_second"] = report.tokens_per_second;
+  j["flops_per_second"] = report.flops_per_second;
+  j["mfu"] = report.mfu;
+  j["peak_flops_per_second"] = report.peak_flops_per_second;
+  j["peak_flops_basis"] = std::string(machine_peak.basis) + ", " + std::to_string(machine_peak.threads) + " threads x " +
+                          std::to_string(ranks) + " rank(s), measured at the start";
   j["peak_rss_bytes"] = report.peak_rss_bytes;
   j["wall_seconds"] = report.wall_seconds;
   j["precision"] = precision_name(precision);

@@ -18,6 +18,9 @@ struct TrainReport {
   double eval_loss_before = -1, eval_loss_after = -1;  // < 0: no validation data
   int64_t tokens = 0;                // training tokens processed (this run and any resumed part)
   double tokens_per_second = 0;      // over this process's training time
+  // Model FLOPs (plan/compute_model.h) per second of the training steps, all ranks, and their share
+  // of the peak measured at the start on every rank's threads (kernels/peak_flops.h): the MFU.
+  double flops_per_second = 0, mfu = 0, peak_flops_per_second = 0;
   double wall_seconds = 0;
   int64_t peak_rss_bytes = 0;        // the largest of every rank's
   int ranks = 1;                     // data-parallel processes

@@ -2,8 +2,11 @@
 // presets against the parameter counts their publishers give.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "plan/compute_model.h"
+#include "test_paths.h"
 
 namespace frugal {
 namespace {
@@ -43,6 +46,26 @@ TEST(PlanCompute, FullFineTuningIsSixNPerToken) {
   EXPECT_NEAR(f.total() / (6 * in.model.parameters), 1.0, 0.03);
   EXPECT_NEAR(f.backward / f.forward, 2.0, 1e-9);  // backward = 2 x forward, attention included
   EXPECT_EQ(f.recompute, 0);
+}
+
+// PyTorch's own count (torch.utils.flop_counter) of one training step of transformers' Llama in
+// stories260K's shape, 2 x 64 tokens, eager attention (tests/reference/make_flops_fixture.py): the
+// model's per-token FLOPs times the tokens equal it exactly, once the two differences the fixture
+// records from PyTorch's per-module counts are put in: the rotary angle product the model leaves
+// out, and (LoRA) the first block's attention input gradients PyTorch skips because nothing before
+// them trains. The trainer's MFU rests on this count.
+TEST(PlanCompute, TrainingStepEqualsPyTorchsFlopCount) {
+  const auto f = nlohmann::json::parse(test::read_file(test::fixture("train/flops_stories260k.json")));
+  const double tokens = f["batch"].get<double>() * f["seq_len"].get<double>();
+  const double rotary = f["rotary_flops"].get<double>();
+  PlanInputs in = preset_run("stories260k", Method::Full, f["seq_len"].get<int64_t>());
+  EXPECT_EQ(flops_per_token(in).total() * tokens + rotary, f["full_step_flops"].get<double>());
+
+  in.method = Method::Lora;
+  in.lora_r = f["lora_r"].get<int64_t>();
+  const double skipped_in_block0 = f["lora_block1_flops"].get<double>() - f["lora_block0_flops"].get<double>();
+  EXPECT_GT(skipped_in_block0, 0);
+  EXPECT_EQ(flops_per_token(in).total() * tokens - skipped_in_block0 + rotary, f["lora_step_flops"].get<double>());
 }
 
 // Brown et al. 2020 (GPT-3), Table D.1: training GPT-3 175B on 300B tokens took 3.14e23 FLOPs,

@@ -157,6 +157,10 @@ TEST(TrainProgress, Formatting) {
   }
   p.eta_seconds = -1;
   EXPECT_NE(format_progress_line(p, true, 120).find("ETA ?"), std::string::npos);
+  p.mfu = 0.1234;
+  EXPECT_EQ(format_progress_line(p, false, 0),
+            "step 25/100 (25%) loss 2.3457 lr 1.80e-04 tokens/s 412 MFU 12.3% elapsed 1m02s eta ?");
+  EXPECT_NE(format_progress_line(p, true, 120).find("412 tok/s MFU 12.3% ETA ?"), std::string::npos);
 }
 
 TEST(TrainProgress, PlainLinesWhenNotATerminal) {

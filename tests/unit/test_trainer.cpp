@@ -70,6 +70,15 @@ TEST(Trainer, LossFallsAndArtifactsReload) {
   for (const char* f : {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "adapter.gguf", "loss.svg",
                         "metrics.jsonl", "summary.json", "config.yaml", "latest"})
     EXPECT_TRUE(fs::exists(c.output_dir + "/" + f)) << f;
+  // MFU in the summary and on every metrics line: the model's FLOPs over a peak measured at the start.
+  const auto summary = nlohmann::json::parse(std::ifstream(c.output_dir + "/summary.json"));
+  EXPECT_GT(summary["peak_flops_per_second"].get<double>(), 0);
+  EXPECT_GT(summary["flops_per_second"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(summary["mfu"].get<double>(),
+                   summary["flops_per_second"].get<double>() / summary["peak_flops_per_second"].get<double>());
+  std::ifstream metrics(c.output_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);)
+    EXPECT_GT(nlohmann::json::parse(line)["mfu"].get<double>(), 0) << line;
   // The PEFT folder and the GGUF LoRA file hold the same adapter (GGUF rows permuted back on read).
   auto model = load_model(c.base_model, c.tokenizer);
   LoraAdapter peft = read_peft_adapter(c.output_dir + "/adapter", model->config);
