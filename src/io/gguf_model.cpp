@@ -146,7 +146,10 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
       Matrix& m = table ? (s.role == WeightRole::Output ? model->weights.output : model->weights.token_embedding)
                         : linear_weight(model->weights, s.role, s.layer);
       const bool decoding = options.int_dot_layout && int_dot_supports(t->type);
-      if (decoding || (options.keep_gguf_types && !table && t->type != GgmlType::F32)) {
+      // 16-bit floats are read by the decode kernels as stored (half the bytes of an fp32 copy).
+      const bool half_decoding =
+          options.int_dot_layout && (t->type == GgmlType::F16 || t->type == GgmlType::BF16);
+      if (decoding || half_decoding || (options.keep_gguf_types && !table && t->type != GgmlType::F32)) {
         const size_t row_bytes = ggml_row_bytes(t->type, s.cols);
         const uint8_t* first = t->data + first_rows[i] * row_bytes;
         const bool reorder = permute && (s.role == WeightRole::Wq || s.role == WeightRole::Wk);
@@ -156,6 +159,7 @@ std::unique_ptr<Model> load_gguf_model(const std::string& path, const LoadOption
         if (reorder)
           permute_row_bytes_meta_to_hf(rows.data(), s.rows, row_bytes, s.role == WeightRole::Wq ? c.n_heads : c.n_kv_heads);
         if (decoding) m.packed = pack_int_dot(int_dot_from_ggml(t->type, rows.empty() ? first : rows.data(), s.rows, s.cols));
+        else if (half_decoding) m.packed = pack_half_rows_for_decoding(t->type, std::move(rows), s.rows, s.cols);
         else m.packed = pack_ggml_rows(t->type, std::move(rows), s.rows, s.cols);
         m.set_shape(s.rows, s.cols);
         continue;

@@ -200,7 +200,7 @@ const char* int_dot_isa() {
 
 bool prepare_int_dot(Matrix& w) {
   if (!w.packed) return false;
-  if (w.packed->int_dot()) return true;
+  if (w.packed->int_dot() || w.packed->half_rows()) return true;
   std::shared_ptr<const PackedMatrix> repacked = w.packed->for_int_dot();
   if (!repacked) return false;
   w.packed = std::move(repacked);

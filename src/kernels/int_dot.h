@@ -24,8 +24,9 @@ void int_dot_matvec_ref(float* y, const IntDotMatrix& m, const QuantizedActivati
 // "avx512-vnni" or "scalar": which path int_dot_matvec was compiled with (for `frugal info` and tests).
 const char* int_dot_isa();
 
-// Replaces a compact weight whose type has a decoding layout (GGUF blocks) by that layout, once.
-// Returns whether w now holds one.
+// Replaces a compact weight whose type has a decoding layout (GGUF blocks: the integer-dot layout;
+// F16 / BF16 rows: themselves, offered to kernels/half_matvec.h) by that layout, once. Returns
+// whether w now holds one.
 bool prepare_int_dot(Matrix& w);
 
 // The products the inference session sends through the integer path: at most this many rows of

@@ -5,6 +5,7 @@
 
 #include "core/half.h"
 #include "kernels/gemm.h"
+#include "kernels/half_matvec.h"
 #include "kernels/int_dot.h"
 #include "kernels/matmul.h"
 
@@ -106,6 +107,8 @@ void matmul(float* y, const float* x, const Matrix& w, int64_t M, Precision prec
     }
     return;
   }
+  if (const HalfRows* h = w.packed ? w.packed->half_rows() : nullptr; h && M <= kHalfMatvecMaxRows)
+    return half_matvec(y, x, M, *h);  // a decode step on F16/BF16 weights as stored
   if (w.packed && w.rows * w.cols > kBandValues) return matmul_packed_banded(y, x, w, M, precision);
   const GemmShape shape{M, w.rows, w.cols, false, true, false};
   const WeightView v = weight_view(w, precision);

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "quant/simd_block.h"
 #endif
 
 namespace frugal {
@@ -19,17 +19,6 @@ constexpr int kChains = 12;
 // Loop trips between clock reads, and how long each thread keeps going.
 constexpr int64_t kTripsPerCheck = 4096;
 constexpr double kSeconds = 0.03;
-
-#if defined(__AVX512F__)
-// Lane sum through memory: GCC 12's _mm512_reduce_add_ps warns (falsely) of an uninitialised value.
-float lane_sum(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float s = 0;
-  for (float x : lanes) s += x;
-  return s;
-}
-#endif
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -53,7 +42,7 @@ double fma_rate(float* sink) {
   } while ((elapsed = seconds_since(t0)) < kSeconds);
   __m512 sum = acc[0];
   for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  *sink = lane_sum(sum);
+  *sink = simd::hsum(sum);
   return static_cast<double>(trips) * kChains * kLanes * 2 / elapsed;
 }
 #else
@@ -96,7 +85,7 @@ double bf16_dot_rate(float* sink) {
   } while ((elapsed = seconds_since(t0)) < kSeconds);
   __m512 sum = acc[0];
   for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  *sink = lane_sum(sum);
+  *sink = simd::hsum(sum);
   // Each fp32 lane takes two bf16 products and adds both: 4 FLOPs per lane per instruction.
   return static_cast<double>(trips) * kChains * 16 * 4 / elapsed;
 }

@@ -34,7 +34,8 @@ struct LoadOptions {
   bool keep_gguf_types = false;
   // For decoding: every matrix a GGUF stores in a block type (Q4_0 ... Q6_K), the token embedding
   // and output head included, held in the integer-dot layout the decode kernels read
-  // (quant/int_dot_matrix.h), never as fp32; float-stored matrices load as usual.
+  // (quant/int_dot_matrix.h), and every F16 / BF16 one kept in its 16 bits (kernels/half_matvec.h),
+  // never as fp32; F32-stored matrices load as usual.
   bool int_dot_layout = false;
 };
 

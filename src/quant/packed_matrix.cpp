@@ -25,10 +25,14 @@ class Int8Rows final : public PackedMatrix {
 
 class GgmlRows final : public PackedMatrix {
  public:
-  GgmlRows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows, int64_t cols)
+  // `for_decoding`: 16-bit rows offer themselves to the decode kernels (half_rows()). Off for a base
+  // kept as stored for training, whose products must equal the dequantized matrix's bit for bit.
+  GgmlRows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows, int64_t cols, bool for_decoding = false)
       : type_(type), rows_(rows), cols_(cols), row_bytes_(ggml_row_bytes(type, cols)), blocks_(std::move(blocks)) {
     if (blocks_.size() != row_bytes_ * static_cast<uint64_t>(rows))
       fail(ggml_type_name(static_cast<uint32_t>(type)) + " matrix", "", "block bytes do not match its shape");
+    if (for_decoding && is_half())  // a vector's storage is aligned for uint16_t
+      half_ = {type == GgmlType::BF16, reinterpret_cast<const uint16_t*>(blocks_.data()), rows, cols};
   }
   void dequantize(float* out) const override {
 #pragma omp parallel for if (rows_ > 64)
@@ -41,11 +45,16 @@ class GgmlRows final : public PackedMatrix {
     frugal::dequantize_row(type_, blocks_.data() + static_cast<uint64_t>(row) * row_bytes_, out, cols_);
   }
   std::shared_ptr<const PackedMatrix> for_int_dot() const override {
+    if (is_half() && !half_.values) return std::make_shared<GgmlRows>(type_, blocks_, rows_, cols_, true);
     if (!int_dot_supports(type_)) return nullptr;
     return pack_int_dot(int_dot_from_ggml(type_, blocks_.data(), rows_, cols_));
   }
+  const HalfRows* half_rows() const override { return half_.values ? &half_ : nullptr; }
 
  private:
+  bool is_half() const { return type_ == GgmlType::F16 || type_ == GgmlType::BF16; }
+
+  HalfRows half_;
   GgmlType type_;
   int64_t rows_, cols_;
   uint64_t row_bytes_;
@@ -88,6 +97,13 @@ std::shared_ptr<const PackedMatrix> pack_int8_rows(Int8RowwiseMatrix rows) {
 std::shared_ptr<const PackedMatrix> pack_ggml_rows(GgmlType type, std::vector<uint8_t> blocks, int64_t rows,
                                                    int64_t cols) {
   return std::make_shared<GgmlRows>(type, std::move(blocks), rows, cols);
+}
+
+std::shared_ptr<const PackedMatrix> pack_half_rows_for_decoding(GgmlType type, std::vector<uint8_t> blocks,
+                                                                int64_t rows, int64_t cols) {
+  if (type != GgmlType::F16 && type != GgmlType::BF16)
+    fail(ggml_type_name(static_cast<uint32_t>(type)) + " matrix", "", "is not 16-bit floats");
+  return std::make_shared<GgmlRows>(type, std::move(blocks), rows, cols, true);
 }
 
 }  // namespace frugal

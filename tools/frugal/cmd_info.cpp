@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "core/precision.h"
+#include "kernels/half_matvec.h"
 #include "kernels/int_dot.h"
 #include "quant/ggml_types.h"
 #include "model_options.h"
@@ -55,7 +56,8 @@ int cmd_info(const Args& args) {
                     {"tokens", v.tokens.size()}, {"bos", v.bos_id}, {"eos", v.eos_id},
                     {"chat_template", !v.chat_template.empty()}};
   // Which compiled paths the products take on this CPU (decode dot products, block decoding, bf16 matmuls).
-  j["kernels"] = {{"decode_dot_product", int_dot_isa()}, {"block_dequantize", ggml_dequant_isa()},
+  j["kernels"] = {{"decode_dot_product", int_dot_isa()}, {"decode_16bit_weights", half_matvec_isa()},
+                  {"block_dequantize", ggml_dequant_isa()},
                   {"bf16_matmul", cpu_has_native_bf16() ? "native" : "emulated (auto uses f32)"}};
   if (o.flag("json")) {
     std::printf("%s\n", j.dump(2).c_str());
@@ -81,8 +83,9 @@ int cmd_info(const Args& args) {
   for (const auto& [type, stats] : by_type)
     std::printf("  %-8s %4lld tensors %10.1f MiB\n", type.c_str(), (long long)stats.first, stats.second / 1048576.0);
   std::printf("chat template   %s\n", v.chat_template.empty() ? "none" : "yes");
-  std::printf("kernels         decode dot products %s, block decoding %s, bf16 matmuls %s\n", int_dot_isa(),
-              ggml_dequant_isa(), cpu_has_native_bf16() ? "native" : "emulated (auto uses f32)");
+  std::printf("kernels         decode dot products %s, 16-bit weights %s, block decoding %s, bf16 matmuls %s\n",
+              int_dot_isa(), half_matvec_isa(), ggml_dequant_isa(),
+              cpu_has_native_bf16() ? "native" : "emulated (auto uses f32)");
   return 0;
 }
 
