@@ -1,5 +1,7 @@
 #include "kernels/half_matvec.h"
 
+#include <algorithm>
+
 #include "core/half.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -26,10 +28,18 @@ inline __m512 load_weights(const uint16_t* p, __mmask16 mask) {
     return _mm512_maskz_cvtph_ps(simd::kAll, h);
 }
 
+// Rows this many blocks ahead are prefetched while a block is multiplied. R rows read side by side
+// are R short streams, each too short for the hardware prefetcher to pick up before it ends:
+// without this a large matrix streamed from memory at under a fifth of the bandwidth one
+// sequential read reaches (4-5 vs 24 GB/s on one core here; 2 blocks ahead measured best).
+constexpr int64_t kPrefetchBlocks = 2;
+
 // Rows [r, r + R) for every activation row: the R weight rows stay in L1 between activation rows.
 template <bool kBf16, int R>
 inline void row_block(float* y, const float* x, int64_t M, const HalfRows& w, int64_t r) {
   const int64_t K = w.cols, N = w.rows;
+  const uint16_t* ahead[R];
+  for (int i = 0; i < R; ++i) ahead[i] = w.values + std::min(r + kPrefetchBlocks * R + i, N - 1) * K;
   for (int64_t m = 0; m < M; ++m) {
     const float* xm = x + m * K;
     __m512 acc[R];
@@ -37,8 +47,10 @@ inline void row_block(float* y, const float* x, int64_t M, const HalfRows& w, in
     for (int64_t k = 0; k < K; k += simd::kLanes) {
       const __mmask16 mask = simd::first_lanes(K - k);
       const __m512 xv = _mm512_maskz_loadu_ps(mask, xm + k);
-      for (int i = 0; i < R; ++i)
+      for (int i = 0; i < R; ++i) {
+        if (m == 0) _mm_prefetch(reinterpret_cast<const char*>(ahead[i] + k), _MM_HINT_T0);
         acc[i] = _mm512_fmadd_ps(load_weights<kBf16>(w.values + (r + i) * K + k, mask), xv, acc[i]);
+      }
     }
     for (int i = 0; i < R; ++i) y[m * N + r + i] = simd::hsum(acc[i]);
   }
