@@ -3,10 +3,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/error.h"
 #include "plan/plan_format.h"
+#include "quant/nf4.h"
 
 namespace frugal {
 
@@ -14,12 +16,48 @@ namespace {
 
 constexpr double kF32 = 4, kBf16 = 2;
 
+// adamw8bit state of one trainable tensor as frugal allocates it (train/optimizer_8bit.h): two bytes per
+// value and two fp32 absmax per 256-value block, or fp32 moments (8 B per value) below min_8bit_size.
+double eight_bit_state_bytes(double count) {
+  if (count < static_cast<double>(kOptimizer8bitMinSize)) return 8 * count;
+  return 2 * count + 2 * kF32 * std::ceil(count / static_cast<double>(kOptimizer8bitBlocksize));
+}
+
+// The state of every trainable tensor, for the optimizers whose bytes are not a fixed rate per value.
+double optimizer_state_bytes(const PlanInputs& in, double trainable) {
+  if (in.optimizer != Optimizer::AdamW8bit || !in.model.has_dims() || in.lora_fraction > 0)
+    return trainable * optimizer_state_bytes_per_parameter(in.optimizer);
+  const LlamaConfig& c = in.model.config;
+  const double L = static_cast<double>(c.n_layers);
+  double bytes = 0;
+  if (in.uses_lora()) {
+    for (WeightRole role : in.lora_targets) {  // A [r, in] and B [out, r] in every block
+      const double r = static_cast<double>(in.lora_r);
+      bytes += L * (eight_bit_state_bytes(r * static_cast<double>(linear_in_features(c, role))) +
+                    eight_bit_state_bytes(r * static_cast<double>(linear_out_features(c, role))));
+    }
+    return bytes;
+  }
+  double counted = 0;
+  auto add = [&](double count, double times) {
+    bytes += times * eight_bit_state_bytes(count);
+    counted += times * count;
+  };
+  for (WeightRole role : all_linear_roles())
+    add(static_cast<double>(linear_in_features(c, role) * linear_out_features(c, role)), L);
+  const double V = static_cast<double>(c.vocab_size), C = static_cast<double>(c.dim);
+  add(V * C, c.tied_output ? 1 : 2);
+  // Norms, biases and the rest: each smaller than min_8bit_size in any model planned here.
+  bytes += 8 * std::max(0.0, trainable - counted);
+  return bytes;
+}
+
 void note_unmodelled(const PlanInputs& in, MemoryBreakdown& m) {
   if (in.ranks <= 1 && in.zero_stage > 0) m.notes.push_back("one rank: ZeRO shards nothing");
   if (in.zero_stage == 3 && in.uses_lora())
     m.notes.push_back("frugal's ZeRO-3 shards full fine-tuning's weights only (LoRA runs use stages 0-2)");
-  if (in.method != Method::Inference && in.optimizer != Optimizer::AdamW)
-    m.notes.push_back("frugal implements AdamW only: " + optimizer_name(in.optimizer) + " state is what it would need");
+  if (in.optimizer == Optimizer::AdamW8bit && in.ranks > 1 && in.zero_stage > 0)
+    m.notes.push_back("frugal's adamw8bit needs zero_stage 0: its state is planned unsharded");
   if (in.gradient_dtype != Dtype::F32) m.notes.push_back("frugal keeps gradients in fp32: --grad-dtype is ignored");
   if (in.weights_dtype && in.method != Method::Qlora && *in.weights_dtype != Dtype::F32)
     m.notes.push_back("frugal keeps every weight as fp32 (plus bf16 copies): --weights-dtype is ignored");
@@ -97,11 +135,12 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
       m.items.push_back({"gradients", n * kF32,
                          count_str(n) + " x 4 B (" + (in.uses_lora() ? "lora_grads" : "full_grads LlamaWeights") + ")"});
     }
-    const double ob = optimizer_state_bytes_per_parameter(in.optimizer);
-    const double state_share = stage >= 1 ? 1 / S : 1;
-    m.items.push_back({"optimizer state", n * ob * state_share,
-                       count_str(n) + " x " + bytes_str_per(ob) + " (" + optimizer_name(in.optimizer) + " moments)" +
-                           (stage >= 1 ? " / " + count_str(S) + " ranks" : "")});
+    const double state = optimizer_state_bytes(in, n);
+    const double ob = n > 0 ? state / n : 0;
+    const double state_share = stage >= 1 && in.optimizer != Optimizer::AdamW8bit ? 1 / S : 1;
+    m.items.push_back({"optimizer state", state * state_share,
+                       count_str(n) + " x " + bytes_str_per(ob) + " (" + optimizer_name(in.optimizer) + " state)" +
+                           (state_share < 1 ? " / " + count_str(S) + " ranks" : "")});
   }
 
   // TrainingPass::ensure_buffers, for N = B*T tokens.
@@ -164,7 +203,7 @@ MemoryBreakdown frugal_runtime_memory(const PlanInputs& in) {
     const bool sharded = stage >= 1;
     const double largest_tensor = full ? std::max({V * C, F * C, HD * C}) : n;
     const double gather_buffer = sharded ? largest_tensor * kF32 : 0;
-    const double freed = n * optimizer_state_bytes_per_parameter(in.optimizer) * (sharded ? 1 / S : 1) +
+    const double freed = optimizer_state_bytes(in, n) * (sharded && in.optimizer != Optimizer::AdamW8bit ? 1 / S : 1) +
                          (stage >= 2 ? (n + (full ? std::max({V * C, F * C, HD * C}) : n)) / S * kF32 : 0);
     const double exported = (full ? P * kBf16 + (zero3 ? projections * (1 - 1 / S) * kF32 : 0) : n * kF32) - freed;
     m.items.push_back({"checkpoint and export", std::max({gather_buffer, exported, 0.0}),

@@ -63,6 +63,10 @@ Dtype parse_dtype(const std::string& s, const std::string& option) {
   return parse_name(kDtypes, s, option);
 }
 Optimizer parse_optimizer(const std::string& s, const std::string& option) {
+  // The training config's spellings (transformers' `optim`) name the same states; paging changes where
+  // the state lives, not its size.
+  if (s == "adamw_torch" || s == "paged_adamw_32bit") return Optimizer::AdamW;
+  if (s == "adamw_8bit" || s == "paged_adamw_8bit") return Optimizer::AdamW8bit;
   return parse_name(kOptimizers, s, option);
 }
 Profile parse_profile(const std::string& s, const std::string& option) {

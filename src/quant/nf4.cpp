@@ -130,28 +130,39 @@ const std::array<float, 16>& quant4_codebook(Quant4Type type) {
   return type == Quant4Type::kNf4 ? nf4 : fp4;
 }
 
-const std::array<float, 256>& dynamic_map_signed() {
-  static const std::array<float, 256> map = [] {
-    // create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): for exponent i = 0..6, 2^i + 1
-    // linearly spaced fp32 boundaries in [0.1, 1], their midpoints, times +-10^(i-6) (fp32 products).
-    constexpr int kExpBits = 7;
-    const double pow10[kExpBits] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0};
-    std::vector<float> data;
-    for (int i = 0; i < kExpBits; ++i) {
-      const std::vector<float> b = linspace_f32(0.1f, 1.0f, (int64_t{1} << i) + 1);
-      const float p = static_cast<float>(pow10[i]);
-      std::vector<float> means(b.size() - 1);
-      for (size_t j = 0; j + 1 < b.size(); ++j) means[j] = (b[j] + b[j + 1]) / 2.0f;
-      for (float m : means) data.push_back(p * m);
+namespace {
+// create_dynamic_map(signed, max_exponent_bits=7, total_bits=8): for exponent i = 0..6, 2^i + 1 (signed) or
+// 2^(i+1) + 1 (unsigned) linearly spaced fp32 boundaries in [0.1, 1], their midpoints, times 10^(i-6) (fp32
+// products; the signed map adds their negatives), then 0 and 1, sorted: 256 values either way.
+std::array<float, 256> make_dynamic_map(bool is_signed) {
+  constexpr int kExpBits = 7;
+  const double pow10[kExpBits] = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0};
+  std::vector<float> data;
+  for (int i = 0; i < kExpBits; ++i) {
+    const std::vector<float> b = linspace_f32(0.1f, 1.0f, (int64_t{1} << (is_signed ? i : i + 1)) + 1);
+    const float p = static_cast<float>(pow10[i]);
+    std::vector<float> means(b.size() - 1);
+    for (size_t j = 0; j + 1 < b.size(); ++j) means[j] = (b[j] + b[j + 1]) / 2.0f;
+    for (float m : means) data.push_back(p * m);
+    if (is_signed)
       for (float m : means) data.push_back(-p * m);
-    }
-    data.push_back(0.0f);
-    data.push_back(1.0f);
-    std::sort(data.begin(), data.end());
-    std::array<float, 256> out{};
-    std::copy(data.begin(), data.end(), out.begin());  // exactly 256 values
-    return out;
-  }();
+  }
+  data.push_back(0.0f);
+  data.push_back(1.0f);
+  std::sort(data.begin(), data.end());
+  std::array<float, 256> out{};
+  std::copy(data.begin(), data.end(), out.begin());  // exactly 256 values
+  return out;
+}
+}  // namespace
+
+const std::array<float, 256>& dynamic_map_signed() {
+  static const std::array<float, 256> map = make_dynamic_map(true);
+  return map;
+}
+
+const std::array<float, 256>& dynamic_map_unsigned() {
+  static const std::array<float, 256> map = make_dynamic_map(false);
   return map;
 }
 

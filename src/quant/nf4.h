@@ -18,6 +18,12 @@ const std::array<float, 16>& quant4_codebook(Quant4Type type);
 // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): 256 sorted values,
 // generated the same way (float32 linspace, midpoints, powers of ten), not tabulated.
 const std::array<float, 256>& dynamic_map_signed();
+// bitsandbytes' 8-bit optimizers (0.50.2): moments quantized in blocks of 256 values; a parameter with
+// fewer than min_8bit_size = 4096 values keeps fp32 moments.
+inline constexpr int64_t kOptimizer8bitBlocksize = 256;
+inline constexpr int64_t kOptimizer8bitMinSize = 4096;
+// create_dynamic_map(signed=False): the map of 8-bit optimizers' second moments (non-negative), 256 values.
+const std::array<float, 256>& dynamic_map_unsigned();
 
 // Sizes.
 inline int64_t quant4_packed_bytes(int64_t n) { return (n + 1) / 2; }

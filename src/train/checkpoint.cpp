@@ -245,27 +245,46 @@ void set_checkpoint_stage_hook(void (*hook)(const char* stage)) {
 }
 
 
+std::vector<size_t> checkpoint_stream_order(std::span<const CheckpointArray> arrays) {
+  std::vector<size_t> order(arrays.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // The safetensors writer's order (widest dtype first, then by name), which save_checkpoint checks.
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (arrays[a].dtype != arrays[b].dtype) return arrays[a].dtype > arrays[b].dtype;
+    return arrays[a].name < arrays[b].name;
+  });
+  return order;
+}
+
+std::vector<CheckpointArray> adamw_checkpoint_arrays(size_t count) {
+  return {{"values", SafeDtype::F32, count}, {"exp_avg", SafeDtype::F32, count}, {"exp_avg_sq", SafeDtype::F32, count}};
+}
+
 namespace {
-// The source of whole, in-memory arrays.
-TrainableSource whole_arrays(const std::string& dir, std::span<const float> values, std::span<const float> m,
-                             std::span<const float> v) {
+std::span<const uint8_t> bytes_of(std::span<const float> a) {
+  return {reinterpret_cast<const uint8_t*>(a.data()), a.size_bytes()};
+}
+std::span<uint8_t> bytes_of(std::span<float> a) { return {reinterpret_cast<uint8_t*>(a.data()), a.size_bytes()}; }
+
+// The source of AdamW's whole, in-memory arrays (in adamw_checkpoint_arrays' order).
+ArraySource whole_arrays(const std::string& dir, std::span<const float> values, std::span<const float> m,
+                         std::span<const float> v) {
   if (m.size() != values.size() || v.size() != values.size())
     fail(strip_slashes(dir), "",
          "internal: AdamW moments (" + std::to_string(m.size()) + ", " + std::to_string(v.size()) +
              " values) do not match the trainable values (" + std::to_string(values.size()) + ")");
-  return [=](TrainableArray array, const TrainableSink& sink) {
-    sink(array == TrainableArray::Values ? values : array == TrainableArray::ExpAvg ? m : v);
-  };
+  return [=](size_t array, const ByteSink& sink) { sink(bytes_of(array == 0 ? values : array == 1 ? m : v)); };
 }
 }  // namespace
 
 void save_checkpoint(const std::string& dir, const TrainerState& state, std::span<const float> values,
                      std::span<const float> m, std::span<const float> v) {
-  save_checkpoint(dir, state, values.size(), whole_arrays(dir, values, m, v));
+  const std::vector<CheckpointArray> arrays = adamw_checkpoint_arrays(values.size());
+  save_checkpoint(dir, state, arrays, whole_arrays(dir, values, m, v));
 }
 
-void save_checkpoint(const std::string& dir_in, const TrainerState& state, size_t count,
-                     const TrainableSource& source) {
+void save_checkpoint(const std::string& dir_in, const TrainerState& state, std::span<const CheckpointArray> arrays,
+                     const ArraySource& source) {
   const std::string dir = strip_slashes(dir_in);
   const std::string parent = parent_of(dir);
   const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
@@ -284,24 +303,29 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, size_
     }
   } cleanup{tmp};
 
-  const std::vector<int64_t> shape{static_cast<int64_t>(count)};
-  const char* names[] = {"exp_avg", "exp_avg_sq", "values"};  // kCheckpointArrayOrder
+  size_t count = 0;  // trainable values
+  std::vector<SafetensorsWriteTensor> tensors;
+  for (const CheckpointArray& a : arrays) {
+    tensors.push_back({a.name, a.dtype, {static_cast<int64_t>(a.count)}, {}});
+    if (a.name == "values") count = a.count;
+  }
   uint32_t tensors_crc = 0;  // of the bytes as they go to disk, so nothing is read back
-  SafetensorsStreamWriter out(tmp + "/" + kTensorsFile,
-                              {{names[0], SafeDtype::F32, shape, {}},
-                               {names[1], SafeDtype::F32, shape, {}},
-                               {names[2], SafeDtype::F32, shape, {}}},
+  SafetensorsStreamWriter out(tmp + "/" + kTensorsFile, tensors,
                               {{"format", kFormat}, {"step", std::to_string(state.step)}},
                               [&](const void* p, size_t n) { tensors_crc = crc32c(p, n, tensors_crc); });
-  for (size_t i = 0; i < 3; ++i) {
-    if (out.order()[i] != names[i]) fail(tmp, "", "internal: the tensors file orders its arrays differently");
+  const std::vector<size_t> order = checkpoint_stream_order(arrays);
+  for (size_t k = 0; k < order.size(); ++k) {
+    const size_t i = order[k];
+    const std::string& name = arrays[i].name;
+    if (out.order()[k] != name) fail(tmp, "", "internal: the tensors file orders its arrays differently");
+    const size_t expected = arrays[i].count * safe_dtype_size(arrays[i].dtype);
     size_t given = 0;
-    source(kCheckpointArrayOrder[i], [&](std::span<const float> piece) {
+    source(i, [&](std::span<const uint8_t> piece) {
       given += piece.size();
-      out.append(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(piece.data()), piece.size_bytes()));
+      out.append(piece);
     });
-    if (given != count)
-      fail(tmp, names[i], "internal: " + std::to_string(given) + " values given, " + std::to_string(count) + " expected");
+    if (given != expected)
+      fail(tmp, name, "internal: " + std::to_string(given) + " bytes given, " + std::to_string(expected) + " expected");
   }
   out.commit();
   write_file_durable(tmp + "/" + kConfigFile, state.config_yaml);
@@ -358,7 +382,8 @@ void save_checkpoint(const std::string& dir_in, const TrainerState& state, size_
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state,
                                      std::span<const float> values, std::span<const float> m, std::span<const float> v,
                                      int64_t save_total_limit) {
-  return save_training_checkpoint(output_dir, state, values.size(), whole_arrays(output_dir, values, m, v),
+  const std::vector<CheckpointArray> arrays = adamw_checkpoint_arrays(values.size());
+  return save_training_checkpoint(output_dir, state, arrays, whole_arrays(output_dir, values, m, v),
                                   save_total_limit);
 }
 
@@ -367,19 +392,29 @@ void clear_interrupted_saves(const std::string& output_dir) {
   remove_dead_writers_temporaries(strip_slashes(output_dir));
 }
 
-std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
-                                     const TrainableSource& source, int64_t save_total_limit) {
+std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state,
+                                     std::span<const CheckpointArray> arrays, const ArraySource& source,
+                                     int64_t save_total_limit) {
   const std::string name = "checkpoint-" + std::to_string(state.step);
   const std::string dir = strip_slashes(output_dir) + "/" + name;
-  save_checkpoint(dir, state, count, source);
+  save_checkpoint(dir, state, arrays, source);
   write_file_atomically(strip_slashes(output_dir) + "/" + kLatestFile, name + "\n");
   stage("latest");
   prune_checkpoints(strip_slashes(output_dir), save_total_limit, name);
   return dir;
 }
 
-TrainerState load_checkpoint(const std::string& dir_in, std::span<float> values, std::span<float> m, std::span<float> v,
+TrainerState load_checkpoint(const std::string& dir, std::span<float> values, std::span<float> m, std::span<float> v,
                              const std::string& expected_layout) {
+  const std::vector<CheckpointArray> arrays = adamw_checkpoint_arrays(values.size());
+  if (m.size() != values.size() || v.size() != values.size())
+    fail(strip_slashes(dir), "", "internal: AdamW moments and values of different lengths");
+  const std::span<uint8_t> dest[] = {bytes_of(values), bytes_of(m), bytes_of(v)};
+  return load_checkpoint(dir, arrays, dest, expected_layout);
+}
+
+TrainerState load_checkpoint(const std::string& dir_in, std::span<const CheckpointArray> arrays,
+                             std::span<const std::span<uint8_t>> dest, const std::string& expected_layout) {
   const std::string dir = strip_slashes(dir_in);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail(dir, "", "no such checkpoint folder");
@@ -442,20 +477,30 @@ TrainerState load_checkpoint(const std::string& dir_in, std::span<float> values,
 
   const std::string tensors_path = dir + "/" + kTensorsFile;
   const SafetensorsFile st(tensors_path);
-  const std::pair<const char*, std::span<float>> targets[] = {{"values", values}, {"exp_avg", m}, {"exp_avg_sq", v}};
-  for (const auto& [name, dest] : targets) {
-    const SafetensorsTensor& t = st.get(name);
-    if (t.dtype != SafeDtype::F32 || t.shape.size() != 1)
-      fail(tensors_path, std::string("tensor ") + name, "is not a flat F32 array");
-    if (static_cast<size_t>(t.numel()) != dest.size())
-      fail(tensors_path, std::string("tensor ") + name,
-           "holds " + std::to_string(t.numel()) + " values but this run trains " + std::to_string(dest.size()) +
-               " (was the checkpoint made with another model, method, lora_r or lora_target_modules?)");
+  if (dest.size() != arrays.size()) fail(tensors_path, "", "internal: one destination per array expected");
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const CheckpointArray& a = arrays[i];
+    const SafetensorsTensor* t = st.find(a.name);
+    if (!t)
+      fail(tensors_path, "tensor " + a.name,
+           "missing: this run's optimizer keeps it (was the checkpoint made with another optim or momentum?)");
+    if (t->dtype != a.dtype || t->shape.size() != 1)
+      fail(tensors_path, "tensor " + a.name,
+           std::string("is not a flat ") + safe_dtype_name(a.dtype) + " array (was it made with another optim?)");
+    if (static_cast<size_t>(t->numel()) != a.count)
+      fail(tensors_path, "tensor " + a.name,
+           "holds " + std::to_string(t->numel()) + " values but this run " + (a.name == "values" ? "trains " : "keeps ") +
+               std::to_string(a.count) +
+               " (was the checkpoint made with another model, method, lora_r, lora_target_modules or optim?)");
+    if (dest[i].size() != t->nbytes) fail(tensors_path, "tensor " + a.name, "internal: destination of another size");
   }
+  if (st.tensors().size() != arrays.size())
+    fail(tensors_path, "", "holds " + std::to_string(st.tensors().size()) + " arrays, this run's optimizer keeps " +
+                               std::to_string(arrays.size()) + " (was the checkpoint made with another optim?)");
   // Everything checked: only now overwrite the caller's arrays.
-  for (const auto& [name, dest] : targets) {
-    const SafetensorsTensor& t = st.get(name);
-    if (t.nbytes > 0) std::memcpy(dest.data(), t.data, t.nbytes);
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const SafetensorsTensor& t = st.get(arrays[i].name);
+    if (t.nbytes > 0) std::memcpy(dest[i].data(), t.data, t.nbytes);
   }
   return state;
 }

@@ -4,7 +4,7 @@
 // place; an older folder of the same name is first renamed aside, so at every instant either the old
 // or the new complete checkpoint is on disk. `<output_dir>/latest` names the newest one and is itself
 // replaced atomically. Contents:
-//   trainable.safetensors  values, exp_avg, exp_avg_sq: F32 [count] each
+//   trainable.safetensors  values F32 [count] and the optimizer state (see CheckpointArray)
 //   config.yaml            the resolved training config
 //   trainer_state.json     step, epoch, data position, RNG state, loss history, the size and CRC-32C
 //                          of the other files, and a CRC-32C of its own content
@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "format/safetensors.h"
 #include "train/metrics.h"
 
 namespace frugal {
@@ -38,20 +39,30 @@ struct TrainerState {
   int64_t skipped_steps = 0;  // steps whose update was skipped (non-finite loss or gradient norm)
 };
 
-// The trainable arrays of a checkpoint, and the order its tensors file stores them in.
-enum class TrainableArray { ExpAvg, ExpAvgSq, Values };
-inline constexpr TrainableArray kCheckpointArrayOrder[] = {TrainableArray::ExpAvg, TrainableArray::ExpAvgSq,
-                                                          TrainableArray::Values};
-// Hands save_checkpoint one array's floats, in order, in pieces of any size (called once per array,
-// in kCheckpointArrayOrder): so arrays that are not whole in memory (sharded over ranks) are written
-// without first being assembled.
-using TrainableSink = std::function<void(std::span<const float>)>;
-using TrainableSource = std::function<void(TrainableArray array, const TrainableSink& sink)>;
+// One array of a checkpoint's tensors file: the trained values ("values", F32 [trainable count]) and
+// the optimizer's state under the optimizer's own names (AdamW: exp_avg and exp_avg_sq; SGD with
+// momentum: momentum_buffer; 8-bit AdamW: bitsandbytes' state1 and state2 (U8), absmax1 and absmax2,
+// and exp_avg / exp_avg_sq of the tensors too small for 8 bits). The file stores them by name.
+struct CheckpointArray {
+  std::string name;
+  SafeDtype dtype = SafeDtype::F32;
+  size_t count = 0;  // elements
+};
+// Hands save_checkpoint one array's bytes, in order, in pieces of any size (called once per array): so
+// arrays that are not whole in memory (sharded over ranks) are written without first being assembled.
+using ByteSink = std::function<void(std::span<const uint8_t>)>;
+using ArraySource = std::function<void(size_t array, const ByteSink& sink)>;  // array: index in the list
+// The order save_checkpoint asks `source` for the arrays (the file's order): ranks that take part in
+// gathering them call in the same order.
+std::vector<size_t> checkpoint_stream_order(std::span<const CheckpointArray> arrays);
+// AdamW's list: values, exp_avg and exp_avg_sq, F32 [count] each.
+std::vector<CheckpointArray> adamw_checkpoint_arrays(size_t count);
 
-// Writes the checkpoint folder `dir` atomically (see above): `count` values and both moments, from
-// `source`. The tensors file is checksummed as it is written.
-void save_checkpoint(const std::string& dir, const TrainerState& state, size_t count, const TrainableSource& source);
-// The same from whole arrays; values, m and v have the same length.
+// Writes the checkpoint folder `dir` atomically (see above): `arrays` (one of them "values"), each
+// given by `source`. The tensors file is checksummed as it is written.
+void save_checkpoint(const std::string& dir, const TrainerState& state, std::span<const CheckpointArray> arrays,
+                     const ArraySource& source);
+// AdamW's arrays from whole fp32 arrays; values, m and v have the same length.
 void save_checkpoint(const std::string& dir, const TrainerState& state, std::span<const float> values,
                      std::span<const float> m, std::span<const float> v);
 
@@ -61,17 +72,21 @@ void save_checkpoint(const std::string& dir, const TrainerState& state, std::spa
 std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state,
                                      std::span<const float> values, std::span<const float> m, std::span<const float> v,
                                      int64_t save_total_limit);
-std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state, size_t count,
-                                     const TrainableSource& source, int64_t save_total_limit);
+std::string save_training_checkpoint(const std::string& output_dir, const TrainerState& state,
+                                     std::span<const CheckpointArray> arrays, const ArraySource& source,
+                                     int64_t save_total_limit);
 
 // What saves killed part-way left in output_dir: checkpoint folders being written (or renamed aside,
 // when their checkpoint is back in place) and temporary files such as `latest`'s, of dead writers only.
 void clear_interrupted_saves(const std::string& output_dir);
 
-// Reads a checkpoint into `values`, `m` and `v`, whose lengths must equal the saved ones (and
-// `expected_layout`, when not empty, the saved layout). Every file's size and checksum is verified
-// first; any problem throws frugal::Error naming the file. Nothing is written to the spans unless the
-// whole checkpoint is valid.
+// Reads a checkpoint's `arrays` into `dest` (one byte span per array, of count x dtype size bytes): the
+// file must hold exactly these names, dtypes and counts (and `expected_layout`, when not empty, the
+// saved layout). Every file's size and checksum is verified first; any problem throws frugal::Error
+// naming the file. Nothing is written to `dest` unless the whole checkpoint is valid.
+TrainerState load_checkpoint(const std::string& dir, std::span<const CheckpointArray> arrays,
+                             std::span<const std::span<uint8_t>> dest, const std::string& expected_layout = "");
+// AdamW's arrays into `values`, `m` and `v`, whose lengths must equal the saved ones.
 TrainerState load_checkpoint(const std::string& dir, std::span<float> values, std::span<float> m, std::span<float> v,
                              const std::string& expected_layout = "");
 

@@ -1,5 +1,8 @@
 // The trainable state of a data-parallel run, sharded ZeRO-style across the ranks of a Communicator:
-//   stage 0  every rank holds all values, gradients and AdamW moments; gradients are all-reduced
+// The optimizer state is AdamW's moments (adamw_torch), SGD's momentum buffer (sgd with momentum; none
+// without), or 8-bit AdamW's codes and block scales (adamw_8bit, stage 0 only: its blocks run along
+// whole tensors, as bitsandbytes' do).
+//   stage 0  every rank holds all values, gradients and optimizer state; gradients are all-reduced
 //   stage 1  + each rank keeps the moments of its shard only, updates that shard, then all-gathers
 //   stage 2  + gradients are reduce-scattered (each rank keeps the summed gradient of its shard);
 //            under full fine-tuning block by block during the backward pass, freeing each block's
@@ -16,11 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "core/file_backed_allocator.h"
 #include "parallel/communicator.h"
 #include "model/training_pass.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
+#include "train/optimizer_choice.h"
 
 namespace frugal {
 
@@ -39,7 +44,8 @@ struct TrainableTensor {
 class ShardedTrainables final : public LayerParameterHooks {
  public:
   // `bf16_copies`: the pass matmuls with bf16 copies of the weights, which a gathered block needs too.
-  ShardedTrainables(std::vector<TrainableTensor> tensors, Communicator& comm, int zero_stage, bool bf16_copies);
+  ShardedTrainables(std::vector<TrainableTensor> tensors, Communicator& comm, int zero_stage, bool bf16_copies,
+                    OptimizerChoice optimizer = {});
 
   size_t count() const { return count_; }  // all values of all tensors
 
@@ -48,18 +54,23 @@ class ShardedTrainables final : public LayerParameterHooks {
   void reduce_gradients();    // ZeRO-0/1: all-reduces every gradient
   // The global gradient norm (torch's clip_grad_norm_ over the whole model), clipping as it does.
   double clip(double max_norm);
-  // AdamW on this rank's shard, then the values every rank needs are all-gathered.
+  // The optimizer on this rank's shard, then the values every rank needs are all-gathered. SGD takes
+  // the learning rate and weight decay from `hyper` (and the momentum from the choice).
   void update(const AdamWHyper& hyper, int64_t step);
+  // Bytes of optimizer state this rank holds (for the summary, next to the planner's item).
+  size_t optimizer_state_bytes() const;
   // Whether every trained value and AdamW moment of every rank is finite (collective). A run checks
   // before it saves and when a step goes non-finite: NaN weights never recover, and never go to disk.
   bool all_finite();
 
-  // Checkpoints: one whole array in tensor order, handed to the root's `sink` tensor by tensor
-  // (shards gathered one tensor at a time, so the root never holds a whole sharded array). Collective:
-  // every rank calls it for the same arrays in the same order; other ranks pass a null sink ...
-  void stream(TrainableArray array, const TrainableSink* sink);
-  // ... and spread back: every rank passes arrays of count() floats, read on the root only.
-  void scatter(std::vector<float>& values, std::vector<float>& m, std::vector<float>& v);
+  // Checkpoints: the arrays (values first, then the optimizer's), each handed whole in tensor order to
+  // the root's `sink` (shards gathered one tensor at a time, so the root never holds a whole sharded
+  // array). Collective: every rank calls stream for every array in the same order; other ranks pass a
+  // null sink ...
+  std::vector<CheckpointArray> checkpoint_arrays() const;
+  void stream(size_t array, const ByteSink* sink);
+  // ... and spread back: every rank passes one vector per array, filled on the root only.
+  void scatter(std::vector<std::vector<uint8_t>>& arrays);
   // After the last save: the moments and gradient shards are not needed any more.
   void release_optimizer_state();
   // ZeRO-3: every block gathered (for writing the model at the end) / freed again.
@@ -77,7 +88,10 @@ class ShardedTrainables final : public LayerParameterHooks {
   struct Entry {
     TrainableTensor t;
     ShardRange shard;
-    size_t state_at = 0;   // offset of this tensor's moments in m_ / v_
+    size_t state_at = 0;   // offset of this tensor's fp32 state in m_ / v_ (when it has any)
+    bool quantized = false;  // adamw_8bit with 8-bit moments: offsets in q1_ / q2_ and absmax1_ / absmax2_
+    size_t code_at = 0, block_at = 0;
+    size_t grad_at = 0;    // offset of this tensor's shard in grad_shard_
     size_t shard_at = 0;   // offset of this tensor's shard in grad_shard_ / value_shard_
     bool layerwise = false;  // reduced by gradients_ready / sharded by stage 3 (gathered while its
                              // matrix holds data)
@@ -85,6 +99,10 @@ class ShardedTrainables final : public LayerParameterHooks {
   void reduce_scatter_into_shard(Entry& e);
   float* shard_values(Entry& e);
   std::vector<ParamSegment> segments();
+  std::vector<float*> state_arrays();  // the fp32 per-tensor arrays after values (m_, then v_)
+  // The state of checkpoint array `array` when it is one flat local array (adamw_8bit), else empty.
+  std::span<const uint8_t> flat_state(size_t array) const;
+  std::span<uint8_t> flat_state(size_t array);
   std::vector<std::span<float>> grad_views();
 
   Communicator& comm_;
@@ -92,7 +110,13 @@ class ShardedTrainables final : public LayerParameterHooks {
   bool bf16_copies_;
   size_t count_ = 0;
   std::vector<Entry> entries_;
-  std::vector<float> m_, v_;              // moments: whole (stage 0) or this rank's shards
+  // Optimizer state: on the heap, or file-backed when paged.
+  using StateFloats = std::vector<float, FileBackedAllocator<float>>;
+  using StateBytes = std::vector<uint8_t, FileBackedAllocator<uint8_t>>;
+  OptimizerChoice optim_;
+  StateFloats m_, v_;              // fp32 state: whole (stage 0) or this rank's shards
+  StateBytes q1_, q2_;             // adamw_8bit: codes of m and v of the 8-bit tensors
+  StateFloats absmax1_, absmax2_;  // adamw_8bit: their block scales
   std::vector<float> grad_shard_;         // stage >= 2: summed gradients of this rank's shards
   std::vector<float> value_shard_;        // stage 3: the block weights' shards (master copy)
   std::vector<float> reduce_buffer_;      // one shard, for reduce-scatter before accumulating

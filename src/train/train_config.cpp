@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/read_file.h"
+#include "train/optimizer_choice.h"
 
 namespace frugal {
 
@@ -135,7 +136,13 @@ const std::vector<OptionDecl>& declarations() {
         opt(optim, "lr_scheduler", &C::lr_scheduler, one_of({"constant", "linear", "cosine"}),
             "learning-rate schedule after warmup: constant, linear or cosine (to 0)"),
         opt(optim, "warmup_steps", &C::warmup_steps, at_least(0), "optimizer steps of linear warmup from 0"),
-        opt(optim, "weight_decay", &C::weight_decay, at_least(0), "AdamW decoupled weight decay"),
+        opt(optim, "optim", &C::optim, one_of({std::begin(kOptimNames), std::end(kOptimNames)}),
+            "optimizer: adamw_torch (torch's AdamW, fp32 moments), adamw_8bit (bitsandbytes' AdamW8bit: "
+            "blockwise 8-bit moments, zero_stage 0), sgd (torch's SGD), or paged_adamw_32bit / paged_adamw_8bit "
+            "(the same AdamWs with their state in file-backed memory the kernel may page out)"),
+        opt(optim, "momentum", &C::momentum, at_least(0), "SGD momentum (0 = plain SGD, no state); sgd only"),
+        opt(optim, "weight_decay", &C::weight_decay, at_least(0),
+            "weight decay: decoupled for AdamW (values *= 1 - lr * wd), added to the gradient for SGD"),
         opt(optim, "adam_beta1", &C::adam_beta1, from_below(0, 1), "AdamW first-moment decay, in [0, 1)"),
         opt(optim, "adam_beta2", &C::adam_beta2, from_below(0, 1), "AdamW second-moment decay, in [0, 1)"),
         opt(optim, "adam_epsilon", &C::adam_epsilon, at_least(0), "AdamW denominator epsilon"),

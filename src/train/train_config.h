@@ -42,6 +42,8 @@ struct TrainConfig {
   double learning_rate = 2e-4;
   std::string lr_scheduler = "cosine";  // constant | linear | cosine
   int64_t warmup_steps = 0;
+  std::string optim = "adamw_torch";  // adamw_torch | adamw_8bit | sgd (transformers' names)
+  double momentum = 0.0;              // sgd only
   double weight_decay = 0.0;
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   double max_grad_norm = 1.0;  // 0 = no clipping

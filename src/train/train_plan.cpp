@@ -1,5 +1,7 @@
 #include "train/train_plan.h"
 
+#include "train/optimizer_choice.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -121,7 +123,7 @@ PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape&
   in.micro_batch = c.micro_batch_size;
   in.seq_len = c.sequence_len;
   in.grad_accum = c.gradient_accumulation_steps;
-  in.optimizer = Optimizer::AdamW;
+  in.optimizer = planner_optimizer(optimizer_choice(c.optim, c.momentum));
   in.gradient_dtype = Dtype::F32;
   if (profile == Profile::Frugal) in.source_file_bytes = model_file_bytes(c.base_model);
   in.validate();

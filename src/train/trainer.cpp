@@ -64,10 +64,31 @@ DataOptions data_options(const TrainConfig& c) {
 // The trainable tensors as the optimizer, the ranks and checkpoints see them: LoRA's one arena, or
 // every weight of the model (full fine-tuning), in weight_slots order.
 std::vector<TrainableTensor> trainable_tensors(Model& model, LoraAdapter* lora, TrainingPass& pass,
-                                               std::string& layout) {
+                                               std::string& layout, bool per_matrix) {
   std::vector<TrainableTensor> tensors;
   if (lora) {
-    tensors.push_back({lora->values.data(), pass.lora_grads().data(), lora->values.size()});
+    float* values = lora->values.data();
+    float* grads = pass.lora_grads().data();
+    if (per_matrix) {
+      // Every A and B its own tensor, in arena order (so the arrays read the same as one): what
+      // bitsandbytes sees as PEFT's parameters, each with its own quantization blocks.
+      std::vector<std::pair<size_t, size_t>> spans;  // offset, count
+      for (const LoraLayer& l : lora->layers) {
+        const size_t r = static_cast<size_t>(lora->config.r);
+        spans.emplace_back(l.a_offset, r * static_cast<size_t>(l.in));
+        spans.emplace_back(l.b_offset, static_cast<size_t>(l.out) * r);
+      }
+      std::sort(spans.begin(), spans.end());
+      size_t at = 0;
+      for (const auto& [offset, count] : spans) {
+        if (offset != at) fail("lora", "", "internal: the adapter arena is not the concatenation of its matrices");
+        tensors.push_back({values + offset, grads + offset, count});
+        at += count;
+      }
+      if (at != lora->values.size()) fail("lora", "", "internal: the adapter arena has values outside its matrices");
+    } else {
+      tensors.push_back({values, grads, lora->values.size()});
+    }
     layout = "lora r=" + std::to_string(lora->config.r) + " targets=" + lora_targets_string(lora->config.targets) +
              " layers=" + std::to_string(model.config.n_layers) + " values=" + std::to_string(lora->values.size());
     return tensors;
@@ -209,8 +230,11 @@ TrainReport run_training(const TrainConfig& c) {
   }
   TrainingPass pass(*model, lora.get(), {precision, c.gradient_checkpointing, full});
   std::string trainable_layout;
-  ShardedTrainables trainables(trainable_tensors(*model, lora.get(), pass, trainable_layout), comm,
-                               static_cast<int>(c.zero_stage), precision == Precision::BF16);
+  const OptimizerChoice optimizer = optimizer_choice(c.optim, c.momentum, c.output_dir);
+  ShardedTrainables trainables(trainable_tensors(*model, lora.get(), pass, trainable_layout,
+                                                 optimizer.kind == OptimKind::AdamW8bit),
+                               comm,
+                               static_cast<int>(c.zero_stage), precision == Precision::BF16, optimizer);
   if (trainables.wants_hooks()) pass.set_layer_hooks(&trainables);
 
   // The per-rank batching a user asked for, and the stream of global micro-batches (all ranks' rows)
@@ -248,24 +272,29 @@ TrainReport run_training(const TrainConfig& c) {
   const int64_t ga = c.gradient_accumulation_steps;
   const int64_t total_steps =
       c.max_steps > 0 ? c.max_steps : std::max<int64_t>(1, (c.num_epochs * stream.batches_per_epoch() + ga - 1) / ga);
-  const std::string layout = trainable_layout + " data=" + std::to_string(data_fingerprint);
+  // AdamW's checkpoints keep the layout they always had; another optimizer's state is named in it.
+  const std::string layout = trainable_layout + " data=" + std::to_string(data_fingerprint) +
+                             (optimizer.kind == OptimKind::AdamW ? "" : " optim=" + optim_name(optimizer.kind));
   const LrScheduleParams schedule{parse_lr_schedule(c.lr_scheduler), c.learning_rate, c.warmup_steps, total_steps};
 
   TrainerState state;
   state.layout = layout;
   state.config_yaml = train_config_to_yaml(c);
   state.world_size = ranks;
-  std::vector<float> values, m, v;
+  const std::vector<CheckpointArray> checkpoint_arrays = trainables.checkpoint_arrays();
+  std::vector<std::vector<uint8_t>> arrays(checkpoint_arrays.size());
   std::string newest_checkpoint;  // root: the last checkpoint written or resumed from, for messages
   if (!c.resume_from_checkpoint.empty()) {
     // The root reads the checkpoint (it lives in the root's output folder) and hands every rank its part.
     int64_t resumed[3] = {0, 0, 0};  // step, tokens, skipped steps
     if (root) {
       const std::string dir = resolve_checkpoint(c.resume_from_checkpoint, c.output_dir);
-      values.resize(trainables.count());
-      m.resize(trainables.count());
-      v.resize(trainables.count());
-      state = load_checkpoint(dir, values, m, v, layout);
+      std::vector<std::span<uint8_t>> dest;
+      for (size_t i = 0; i < arrays.size(); ++i) {
+        arrays[i].resize(checkpoint_arrays[i].count * safe_dtype_size(checkpoint_arrays[i].dtype));
+        dest.emplace_back(arrays[i]);
+      }
+      state = load_checkpoint(dir, checkpoint_arrays, dest, layout);
       say("resumed from " + dir + " at step " + std::to_string(state.step));
       if (state.world_size != ranks)
         say("the checkpoint was written by " + std::to_string(state.world_size) + " rank(s), this run has " +
@@ -281,8 +310,8 @@ TrainReport run_training(const TrainConfig& c) {
     state.step = resumed[0];
     state.tokens = resumed[1];
     state.skipped_steps = resumed[2];
-    trainables.scatter(values, m, v);
-    std::vector<float>().swap(values), std::vector<float>().swap(m), std::vector<float>().swap(v);
+    trainables.scatter(arrays);
+    std::vector<std::vector<uint8_t>>().swap(arrays);
     pass.weights_changed();
   }
   stream.seek(state.step * ga);
@@ -359,16 +388,15 @@ TrainReport run_training(const TrainConfig& c) {
       state.data_position = stream.position();
       try {
         dir = save_training_checkpoint(
-            c.output_dir, state, trainables.count(),
-            [&](TrainableArray array, const TrainableSink& sink) { trainables.stream(array, &sink); },
-            c.save_total_limit);
+            c.output_dir, state, checkpoint_arrays,
+            [&](size_t array, const ByteSink& sink) { trainables.stream(array, &sink); }, c.save_total_limit);
       } catch (const Error& e) {  // a full disk, say: what the user still has matters as much
         fail(std::string(e.what()) + " (checkpoint-" + std::to_string(state.step) + " not saved; " +
              (newest_checkpoint.empty() ? "no earlier checkpoint" : newest_checkpoint + " is intact") + ")");
       }
       newest_checkpoint = dir;
     } else {
-      for (TrainableArray array : kCheckpointArrayOrder) trainables.stream(array, nullptr);
+      for (size_t array : checkpoint_stream_order(checkpoint_arrays)) trainables.stream(array, nullptr);
     }
     guard.checkpoint_saved(state.step, dir);
   };

@@ -11,6 +11,10 @@
 #include "core/precision.h"
 #include "plan/frugal_runtime.h"
 #include "plan/plan_format.h"
+#include "model/lora.h"
+#include "parallel/communicator.h"
+#include "train/optimizer_choice.h"
+#include "train/sharded_trainables.h"
 #include "train/train_plan.h"
 #include "run_frugal.h"
 
@@ -158,6 +162,54 @@ TEST(PlanTrain, TrainSummaryHasThePlanNextToTheMeasurements) {
 #if !defined(FRUGAL_SANITIZED_MEMORY)  // sanitizers' shadow memory and quarantine are not frugal's
   EXPECT_NEAR(measured / planned, 1.0, 0.10) << "measured " << measured / 1e6 << " MB, planned " << planned / 1e6;
 #endif
+}
+
+}  // namespace
+}  // namespace frugal
+
+namespace frugal {
+namespace {
+
+// `optim` reaches the planner as its own names, and the frugal profile's "optimizer state" item is what
+// the trainer allocates for it: adamw_8bit's per-tensor codes and block scales (fp32 moments for the
+// tensors under min_8bit_size), SGD's momentum buffer or nothing.
+TEST(PlanTrain, OptimizerStateItemIsWhatTheTrainerAllocates) {
+  const ModelShape shape = model_shape_from_file(kStories, kTok);
+  const struct {
+    const char* optim;
+    double momentum;
+    Optimizer planned;
+  } cases[] = {{"adamw_torch", 0, Optimizer::AdamW},
+               {"adamw_8bit", 0, Optimizer::AdamW8bit},
+               {"paged_adamw_8bit", 0, Optimizer::AdamW8bit},
+               {"sgd", 0.9, Optimizer::SgdMomentum},
+               {"sgd", 0, Optimizer::Sgd}};
+  for (const auto& k : cases) {
+    TrainConfig c = stories_config();
+    c.optim = k.optim;
+    c.momentum = k.momentum;
+    c.lora_r = 32;  // the MLP's adapters reach min_8bit_size, the attention's do not
+    c.lora_target_modules = "all-linear";
+    const PlanInputs in = plan_inputs_from_train_config(c, shape);
+    EXPECT_EQ(in.optimizer, k.planned) << k.optim;
+    double planned = -1;
+    for (const MemoryItem& item : frugal_runtime_memory(in).items)
+      if (item.name == "optimizer state") planned = item.bytes;
+    // The trainer's state for the same adapter.
+    LoraConfig lc;
+    lc.r = c.lora_r;
+    lc.targets = parse_lora_targets(c.lora_target_modules);
+    LoraAdapter lora = LoraAdapter::create(shape.config, lc);
+    std::vector<float> grads(lora.values.size());
+    std::vector<TrainableTensor> tensors;
+    for (const LoraLayer& l : lora.layers)
+      for (auto [offset, count] : {std::pair{l.a_offset, static_cast<size_t>(lc.r * l.in)},
+                                   std::pair{l.b_offset, static_cast<size_t>(l.out * lc.r)}})
+        tensors.push_back({lora.values.data() + offset, grads.data() + offset, count});
+    auto comm = make_single_process_communicator();
+    ShardedTrainables trainables(tensors, *comm, 0, false, optimizer_choice(c.optim, c.momentum, "/tmp"));
+    EXPECT_DOUBLE_EQ(planned, static_cast<double>(trainables.optimizer_state_bytes())) << k.optim;
+  }
 }
 
 }  // namespace

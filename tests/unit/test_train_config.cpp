@@ -288,7 +288,7 @@ TEST_F(TrainConfigTest, HelpListsEveryKeyWithDefault) {
     ++keys;
     EXPECT_NE(help.find("--" + key + " "), std::string::npos) << key;
   }
-  EXPECT_EQ(keys, 51u);  // one per TrainConfig field
+  EXPECT_EQ(keys, 53u);  // one per TrainConfig field
   EXPECT_NE(help.find("[default: 2.0e-04]"), std::string::npos);
   EXPECT_NE(help.find("--base_model TEXT"), std::string::npos);
   EXPECT_NE(help.find("(required)"), std::string::npos);

@@ -43,7 +43,7 @@ std::vector<OptionSpec> plan_option_specs() {
       {"grad-dtype", "", OptionKind::String, "f32", "gradients: f32 | bf16 | f16"},
       {"optimizer", "", OptionKind::String, "adamw",
        "adamw (8 B/param) | adamw8bit (~2 B) | sgd (none) | sgd-momentum (4 B); fp32 master weights (4 B) come on top "
-       "under --mixed-precision"},
+       "under --mixed-precision; train's optim names (adamw_torch, adamw_8bit, paged_adamw_*) are accepted too"},
       {"mixed-precision", "", OptionKind::Flag, "false", "bf16 weights and activations, fp32 master weights"},
       {"gradient-checkpointing", "", OptionKind::Flag, "false",
        "keep only block inputs, recompute the rest in backward"},
