@@ -23,12 +23,7 @@ void GenerationEngine::add_adapter(const std::string& id, LoraAdapter adapter) {
   if (id.empty()) fail("adapter: the model id is empty");
   if (id == options_.base_id || adapters_.count(id)) fail("adapter '" + id + "': this model id is already served");
   adapters_[id] = std::make_shared<const LoraAdapter>(std::move(adapter));
-}
-
-std::vector<std::string> GenerationEngine::adapter_ids() const {
-  std::vector<std::string> ids;
-  for (const auto& [id, a] : adapters_) ids.push_back(id);
-  return ids;
+  adapter_order_.push_back(id);
 }
 
 int64_t GenerationEngine::context_length() const {

@@ -49,7 +49,7 @@ class GenerationEngine {
   void add_adapter(const std::string& id, LoraAdapter adapter);
 
   const std::string& base_id() const { return options_.base_id; }
-  std::vector<std::string> adapter_ids() const;
+  const std::vector<std::string>& adapter_ids() const { return adapter_order_; }
   int64_t context_length() const;
   // The adapter a model id names: null for the base; ApiError 404 for an id nobody serves.
   std::shared_ptr<const LoraAdapter> adapter_for(const std::string& model_id) const;
@@ -73,6 +73,7 @@ class GenerationEngine {
   EngineOptions options_;
   std::unique_ptr<ChatTemplate> chat_template_;
   std::map<std::string, std::shared_ptr<const LoraAdapter>> adapters_;
+  std::vector<std::string> adapter_order_;  // as given at start, the order /v1/models lists them
   std::mutex generate_mutex_;  // the model's scratch and prepared weights: one request at a time
 };
 
