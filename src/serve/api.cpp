@@ -95,11 +95,26 @@ HttpReply ServeApi::route(const std::string& method, const std::string& path, co
   auto expect = [&](const char* m) {
     if (method != m) throw ApiError(405, path + " takes " + m + ", not " + method);
   };
-  if (path == "/v1/chat/completions") return expect("POST"), completion(body, CompletionKind::Chat);
-  if (path == "/v1/completions") return expect("POST"), completion(body, CompletionKind::Text);
-  if (path == "/v1/models") return expect("GET"), models();
-  if (path == "/tokenize") return expect("POST"), tokenize(body);
-  if (path == "/detokenize") return expect("POST"), detokenize(body);
+  if (path == "/v1/chat/completions") {
+    expect("POST");
+    return completion(body, CompletionKind::Chat);
+  }
+  if (path == "/v1/completions") {
+    expect("POST");
+    return completion(body, CompletionKind::Text);
+  }
+  if (path == "/v1/models") {
+    expect("GET");
+    return models();
+  }
+  if (path == "/tokenize") {
+    expect("POST");
+    return tokenize(body);
+  }
+  if (path == "/detokenize") {
+    expect("POST");
+    return detokenize(body);
+  }
   if (path == "/metrics") {
     expect("GET");
     HttpReply r;

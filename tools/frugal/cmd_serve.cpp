@@ -3,7 +3,10 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -74,6 +77,40 @@ void send(const HttpReply& reply, httplib::Response& res) {
   });
 }
 
+// SIGINT and SIGTERM, taken by a thread of their own (a signal handler may not stop the server).
+// They are blocked before any other thread exists (OpenMP's while loading, the server's), so every
+// thread inherits the mask and none dies of them. While loading they end the process; once
+// listening they stop the server, whose thread pool finishes the requests it has taken.
+class StopSignals {
+ public:
+  explicit StopSignals(httplib::Server& server) : server_(server) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this] {
+      int sig = 0;
+      sigwait(&signals_, &sig);
+      if (done_) return;  // woken by the destructor
+      if (!listening_) std::_Exit(128 + sig);
+      while (!server_.is_running() && listening_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      server_.stop();
+    });
+  }
+  void listening(bool on) { listening_ = on; }
+  ~StopSignals() {  // also on an error while loading: the thread is let go, never left running
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  httplib::Server& server_;
+  sigset_t signals_;
+  std::atomic<bool> listening_{false}, done_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int cmd_serve(const Args& args) {
@@ -110,6 +147,9 @@ int cmd_serve(const Args& args) {
   const int64_t http_threads = o.get_int("http-threads");
   if (http_threads < 1 || http_threads > 1024) fail("serve: --http-threads must be between 1 and 1024");
 
+  httplib::Server server;
+  StopSignals stop_signals(server);
+
   InferenceModel loaded = load_model_for_inference(o, /*merge_adapter=*/false);
   EngineOptions engine_options;
   engine_options.base_id = o.was_set("model-name") ? o.get("model-name") : default_model_id(o.get("model"));
@@ -124,7 +164,6 @@ int cmd_serve(const Args& args) {
   }
   ServeApi api(engine, api_options);
 
-  httplib::Server server;
   server.new_task_queue = [http_threads] { return new httplib::ThreadPool(static_cast<size_t>(http_threads)); };
   server.set_payload_max_length(static_cast<size_t>(api_options.max_body_bytes));
   auto dispatch = [&api](const httplib::Request& req, httplib::Response& res) {
@@ -141,28 +180,14 @@ int cmd_serve(const Args& args) {
 
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, static_cast<int>(port)) ? static_cast<int>(port) : -1);
   if (bound <= 0) fail("serve: cannot listen on " + host + ":" + std::to_string(port));
-  // SIGINT/SIGTERM stop the server from a thread of its own (a signal handler may not); requests
-  // already taken finish first, as the server's thread pool joins its workers.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    server.stop();
-  });
+  stop_signals.listening(true);
   std::string ids = engine.base_id();
   for (const std::string& id : engine.adapter_ids()) ids += ", " + id;
   std::fprintf(stderr, "frugal serve: listening on http://%s:%d (models: %s)\n", host.c_str(), bound, ids.c_str());
   std::fflush(stderr);
   const bool clean = server.listen_after_bind();
-  if (server.is_running() || !clean) {
-    // listen ended by itself (not by a signal): let the stopper thread go.
-    pthread_kill(stopper.native_handle(), SIGTERM);
-  }
-  stopper.join();
+  stop_signals.listening(false);
+  if (!clean) fail("serve: the server stopped listening on " + host + ":" + std::to_string(bound));
   return 0;
 }
 
