@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake make pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev libyaml-cpp-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev python3 python3-pip python3-venv unzip libopenmpi-dev openmpi-bin iproute2)
+packages=(g++ cmake make pkg-config libdnnl-dev nlohmann-json3-dev libpcre2-dev libyaml-cpp-dev zlib1g-dev libzstd-dev libgtest-dev libgmock-dev python3 python3-pip python3-venv unzip libopenmpi-dev openmpi-bin iproute2 libcpp-httplib-dev)
 # More for some builds only, e.g. clang and its sanitizer and libFuzzer runtimes (scripts/sanitize.sh).
 read -r -a extra <<<"${FRUGAL_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

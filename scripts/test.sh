@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds frugal and runs every test: unit tests, the real-model tests on SmolLM2-135M, and upstream
-# tools (the `gguf` Python package) reading frugal's artifacts.
+# tools (the `gguf` Python package) reading frugal's artifacts and the `openai` client driving `frugal serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
@@ -8,9 +8,9 @@ scripts/setup.sh build
 scripts/fetch_model.sh all >/dev/null
 # A small Python environment for the upstream checks only (never on the product's path).
 venv=.cache/test-venv
-if ! "$venv/bin/python" -c "import gguf, numpy, safetensors" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import gguf, numpy, safetensors, openai" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check gguf numpy safetensors
+  "$venv/bin/pip" install --quiet --disable-pip-version-check gguf numpy safetensors openai
 fi
 cd build
 ctest --output-on-failure -j "$(nproc)" --timeout 900

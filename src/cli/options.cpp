@@ -93,6 +93,7 @@ void Options::parse(const std::vector<std::string>& args) {
       if (found->kind == OptionKind::Float && !parse_float(value, fv))
         fail(command_ + ": --" + found->name + " needs a number, got '" + value + "'");
       values_[found->name] = value;
+      repeated_[found->name].push_back(value);
     }
     set_[found->name] = true;
   }
@@ -109,6 +110,7 @@ std::string Options::help() const {
     if (s.kind != OptionKind::Flag) left += s.kind == OptionKind::Int ? " N" : s.kind == OptionKind::Float ? " X" : " VALUE";
     if (left.size() < 30) left.resize(30, ' ');
     out += left + " " + s.help;
+    if (s.repeatable) out += " (repeatable)";
     if (s.required) out += " (required)";
     else if (!s.default_value.empty() && s.kind != OptionKind::Flag) out += " [default: " + s.default_value + "]";
     out += "\n";
@@ -132,6 +134,12 @@ double Options::get_float(const std::string& name) const {
   double v = 0;
   if (!parse_float(get(name), v)) fail(command_ + ": --" + name + " needs a number");
   return v;
+}
+
+std::vector<std::string> Options::get_all(const std::string& name) const {
+  spec(name);
+  auto it = repeated_.find(name);
+  return it == repeated_.end() ? std::vector<std::string>{} : it->second;
 }
 
 bool Options::flag(const std::string& name) const { return get(name) == "true"; }

@@ -17,6 +17,7 @@ struct OptionSpec {
   std::string default_value;  // "" = no default (required when `required`)
   std::string help;
   bool required = false;
+  bool repeatable = false;  // may be given several times; get_all() returns every value in order
 };
 
 class Options {
@@ -34,6 +35,8 @@ class Options {
   double get_float(const std::string& name) const;
   bool flag(const std::string& name) const;
   bool was_set(const std::string& name) const { return set_.count(name) != 0; }
+  // Every value a repeatable option was given, in command-line order (empty when never given).
+  std::vector<std::string> get_all(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
@@ -42,6 +45,7 @@ class Options {
   std::vector<OptionSpec> specs_;
   std::map<std::string, std::string> values_;
   std::map<std::string, bool> set_;
+  std::map<std::string, std::vector<std::string>> repeated_;
   std::vector<std::string> positional_;
   bool help_ = false;
 };

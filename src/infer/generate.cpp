@@ -38,11 +38,11 @@ std::string TextStreamer::flush() {
 }
 
 GenerateResult generate(Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
-                        const std::function<void(const std::string&)>& on_text) {
+                        const TextSink& on_text) {
   if (prompt.empty()) fail("generate: the prompt has no tokens (the model adds no BOS); give a prompt");
   const int64_t context = std::min<int64_t>(model.config.context_length > 0 ? model.config.context_length : 2048,
                                             static_cast<int64_t>(prompt.size()) + options.max_new_tokens);
-  InferenceSession session(model, context, options.precision);
+  InferenceSession session(model, context, options.precision, options.adapter);
   Sampler sampler(options.sampling);
   TextStreamer streamer(*model.tokenizer);
   GenerateResult result;
@@ -57,15 +57,20 @@ GenerateResult generate(Model& model, const std::vector<int32_t>& prompt, const 
   for (int64_t i = 0; i < options.max_new_tokens; ++i) {
     const int32_t next = sampler.sample(logits->data(), model.config.vocab_size);
     if (options.stop_at_end_token &&
-        (model.tokenizer->is_end_of_generation(next) || next == model.tokenizer->bos_id()))
+        (model.tokenizer->is_end_of_generation(next) || next == model.tokenizer->bos_id())) {
+      result.end = GenerateEnd::EndToken;
       break;
+    }
     result.tokens.push_back(next);
-    if (on_text) on_text(streamer.push(previous, next));
+    if (on_text && !on_text(streamer.push(previous, next))) {
+      result.end = GenerateEnd::Caller;
+      break;
+    }
     previous = next;
     if (i + 1 == options.max_new_tokens || session.position() >= session.max_context()) break;
     logits = &session.forward(&next, 1);
   }
-  if (on_text) on_text(streamer.flush());
+  if (on_text && result.end != GenerateEnd::Caller) on_text(streamer.flush());
   result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
   return result;
 }

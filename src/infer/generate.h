@@ -7,6 +7,7 @@
 
 #include "core/precision.h"
 #include "infer/sampler.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 namespace frugal {
@@ -16,16 +17,23 @@ struct GenerateOptions {
   SamplingOptions sampling;
   Precision precision = Precision::F32;
   bool stop_at_end_token = true;  // EOS / end-of-turn (and BOS, which llama2.c treats as a boundary)
+  const LoraAdapter* adapter = nullptr;  // applied unmerged (InferenceSession); null: the base alone
 };
+
+// Why generation ended: an end-of-text token, max_new_tokens or the context, or the caller's sink.
+enum class GenerateEnd { EndToken, Length, Caller };
 
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (without the prompt)
   double prompt_seconds = 0, decode_seconds = 0;
+  GenerateEnd end = GenerateEnd::Length;
 };
 
-// `on_text` receives the generated text as it becomes complete UTF-8.
+// `on_text` receives the generated text as it becomes complete UTF-8; returning false stops
+// generation after that token (a stop string seen, a client gone).
+using TextSink = std::function<bool(const std::string&)>;
 GenerateResult generate(Model& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
-                        const std::function<void(const std::string&)>& on_text);
+                        const TextSink& on_text);
 
 // Turns token pieces into text incrementally (Tokenizer::stream_piece, which drops the leading
 // space SentencePiece-style vocabularies put on the token after BOS), holding back an incomplete

@@ -10,6 +10,7 @@
 #include "kernels/int_dot.h"
 #include "kernels/matmul.h"
 #include "kernels/rmsnorm.h"
+#include "model/adapter_linears.h"
 
 namespace frugal {
 
@@ -54,10 +55,11 @@ class InferenceSession::CacheAttention : public BlockAttention {
   int64_t T_;
 };
 
-InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision precision)
+InferenceSession::InferenceSession(Model& model, int64_t max_context, Precision precision, const LoraAdapter* adapter)
     : model_(model),
       cfg_(model.config),
       precision_(precision),
+      adapter_(adapter),
       max_context_(max_context) {
   if (max_context <= 0) fail("context length must be positive");
   const size_t cache_values = static_cast<size_t>(max_context * cfg_.kv_dim());
@@ -118,7 +120,9 @@ void InferenceSession::run_chunk(const int32_t* tokens, int64_t T, bool all_logi
   const int64_t C = cfg_.dim, V = cfg_.vocab_size;
   for (int64_t t = 0; t < T; ++t) positions_[t] = static_cast<int32_t>(position_ + t);
   embed_tokens(x_.data(), tokens, T, cfg_, w);
-  PlainLinears linears(w, precision_);
+  PlainLinears plain(w, precision_);
+  AdapterLinears adapted(w, precision_, {{0, T, adapter_}});
+  BlockLinears& linears = adapter_ ? static_cast<BlockLinears&>(adapted) : plain;
   CacheAttention attention(*this, T);
   const BlockContext ctx{cfg_, *rope_->global, rope_->local.get(), positions_.data(), T, linears, attention};
   for (int64_t l = 0; l < cfg_.n_layers; ++l) block_forward(ctx, w.layers[l], l, x_.data(), x_.data(), block_);

@@ -8,6 +8,7 @@
 #include "core/precision.h"
 #include "kernels/rope.h"
 #include "model/block.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 namespace frugal {
@@ -15,7 +16,9 @@ namespace frugal {
 class InferenceSession {
  public:
   // max_context: cache length in tokens (at most the model's context unless the caller knows better).
-  InferenceSession(Model& model, int64_t max_context, Precision precision);
+  // `adapter` (may be null) is applied unmerged to every projection it adapts, the base weights
+  // untouched, so one loaded model serves sessions with different adapters; it must outlive the session.
+  InferenceSession(Model& model, int64_t max_context, Precision precision, const LoraAdapter* adapter = nullptr);
 
   // Runs `n` tokens at the next positions. Returns logits [V] of the last token, or [n, V] for
   // every token when all_logits (for perplexity). Fails if the cache would overflow.
@@ -39,6 +42,7 @@ class InferenceSession {
   Model& model_;
   const LlamaConfig& cfg_;
   Precision precision_;
+  const LoraAdapter* adapter_;
   int64_t max_context_;
   int64_t position_ = 0;
   std::unique_ptr<BlockRope> rope_;  // made for the positions and length of the latest call

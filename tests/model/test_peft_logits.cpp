@@ -42,5 +42,24 @@ TEST(PeftLogits, FrugalAdapterThroughPeftGivesFrugalLogits) {
   EXPECT_EQ(test::read_file(again + "/adapter_model.safetensors"), test::read_file(dir + "/adapter_model.safetensors"));
 }
 
+// frugal serve keeps adapters unmerged (model/adapter_linears.h): the same adapter applied as
+// scale * B (A x) beside the untouched base gives PEFT's logits too.
+TEST(PeftLogits, UnmergedAdapterGivesPeftLogits) {
+  std::ifstream in(test::fixture("peft_logits/reference.json"));
+  const nlohmann::json ref = nlohmann::json::parse(in);
+  auto model = load_model(test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf"));
+  const LoraAdapter adapter = read_peft_adapter(test::fixture("peft_logits/adapter"), model->config);
+  const std::vector<int32_t> ids = ref["ids"];
+  const std::vector<int64_t> columns = ref["columns"];
+  InferenceSession session(*model, 64, Precision::F32, &adapter);
+  const std::vector<float>& logits = session.forward(ids.data(), static_cast<int64_t>(ids.size()), true);
+  double max_err = 0;
+  for (size_t t = 0; t < ids.size(); ++t)
+    for (size_t k = 0; k < columns.size(); ++k)
+      max_err = std::max(max_err, std::abs(logits[t * model->config.vocab_size + columns[k]] -
+                                            ref["logits"][t][k].get<double>()));
+  EXPECT_LT(max_err, 1e-3);
+}
+
 }  // namespace
 }  // namespace frugal

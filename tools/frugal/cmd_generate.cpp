@@ -26,6 +26,7 @@ int cmd_generate(const Args& args) {
   };
   specs.insert(specs.end(), more.begin(), more.end());
   for (const OptionSpec& s : precision_option_specs()) specs.push_back(s);
+  for (const OptionSpec& s : chat_template_option_specs()) specs.push_back(s);
   Options o("generate", "Generate text; only the generated text goes to stdout, statistics to stderr.", specs);
   if (!parse_or_help(o, args)) return 0;
 
@@ -49,13 +50,14 @@ int cmd_generate(const Args& args) {
     if (o.was_set("system")) messages.push_back({"system", o.get("system")});
     messages.push_back({"user", prompt});
     const Vocab& vocab = model->tokenizer->vocab();
-    prompt = render_chat(vocab.chat_template, messages, chat_options(vocab, true), model->path);
+    prompt = render_chat(chat_template_source(o, *model), messages, chat_options(vocab, true), chat_template_origin(o, *model));
     parse_special = true;
   }
   std::vector<int32_t> tokens = model->tokenizer->encode(prompt, true, parse_special);
   GenerateResult r = generate(*model, tokens, g, [](const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+    return true;
   });
   std::printf("\n");
   std::fprintf(stderr, "prompt: %zu tokens in %.2f s (%.1f tok/s); generated %zu tokens in %.2f s (%.1f tok/s), %s\n",

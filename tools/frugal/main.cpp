@@ -29,6 +29,7 @@ const std::map<std::string, Command>& commands() {
       {"make-dataset", {frugal::cli::cmd_make_dataset, "write the built-in task (dates to ISO 8601) as chat JSONL"}},
       {"quantize", {frugal::cli::cmd_quantize, "quantize the linear layers (nf4/fp4/int8): bits/param, RMSE, perplexity, bitsandbytes folder"}},
       {"init-model", {frugal::cli::cmd_init_model, "write a Llama model with random weights (a preset's shape or given dims) as GGUF"}},
+      {"serve", {frugal::cli::cmd_serve, "serve the model and its LoRA adapters over an OpenAI-compatible HTTP API"}},
       {"train", {frugal::cli::cmd_train, "fine-tune with LoRA or fully from a YAML config and/or --key value options"}},
   };
   return table;

@@ -31,6 +31,20 @@ std::vector<OptionSpec> precision_option_specs() {
   };
 }
 
+std::vector<OptionSpec> chat_template_option_specs() {
+  return {
+      {"chat-template-file", "", OptionKind::String, "", "Jinja chat template to use instead of the model's own (or for a model without one)"},
+  };
+}
+
+std::string chat_template_source(const Options& o, const Model& model) {
+  return o.was_set("chat-template-file") ? read_whole_file(o.get("chat-template-file")) : model.tokenizer->vocab().chat_template;
+}
+
+std::string chat_template_origin(const Options& o, const Model& model) {
+  return o.was_set("chat-template-file") ? o.get("chat-template-file") : model.path;
+}
+
 namespace {
 
 LoadOptions load_options_from(const Options& o) {
@@ -53,9 +67,9 @@ LoadOptions load_options_from(const Options& o) {
   return load;
 }
 
-std::unique_ptr<Model> load_with(const Options& o, const LoadOptions& load) {
+std::unique_ptr<Model> load_with(const Options& o, const LoadOptions& load, bool merge_adapter = true) {
   std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"), load);
-  if (o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
+  if (merge_adapter && o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
   return model;
 }
 
@@ -70,14 +84,14 @@ bool stored_in_f32(const Model& model) {
 
 std::unique_ptr<Model> load_model_from(const Options& o) { return load_with(o, load_options_from(o)); }
 
-InferenceModel load_model_for_inference(const Options& o) {
+InferenceModel load_model_for_inference(const Options& o, bool merge_adapter) {
   const std::string dtype = o.get("dtype");
   Precision precision = precision_from(o);
   LoadOptions load = load_options_from(o);
   // Block-quantized GGUF matrices stay in their blocks, repacked for the decode kernels, unless
   // --dtype f32 asks for the reference path (everything dequantized to fp32 at load).
   if (dtype != "f32" && !load.quantize_linears) load.int_dot_layout = true;
-  InferenceModel m{load_with(o, load), precision};
+  InferenceModel m{load_with(o, load, merge_adapter), precision};
   // auto follows the storage: an fp32 model computes in fp32 (a llama2.c checkpoint then reproduces
   // llama2.c's own output), anything stored in 16 bits or fewer takes the bf16 paths where the CPU has them.
   if (dtype == "auto" && stored_in_f32(*m.model)) m.precision = Precision::F32;
