@@ -19,5 +19,6 @@ int cmd_evaluate(const Args& args);
 int cmd_make_dataset(const Args& args);
 int cmd_quantize(const Args& args);
 int cmd_init_model(const Args& args);
+int cmd_prune(const Args& args);
 
 }  // namespace frugal::cli
