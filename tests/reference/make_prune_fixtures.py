@@ -29,11 +29,21 @@ Writes tests/fixtures/prune_stories260k/:
                     of the keep-mask bits (1 = kept; numpy.packbits order, row-major), "probe": [[index,
                     value]...] a few weights after pruning}}}
   dense.json        {"ppl"} of the unpruned model
+
+With --smollm2 DIR (DIR: `frugal merge -m .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --format hf
+--dtype f32 -o DIR`, the dequantized model as an fp32 HF folder) it writes tests/fixtures/prune_smollm2/
+instead, for tests/model/test_prune_smollm2.cpp: calibration = the first SMOL_SAMPLES * SMOL_SEQ
+tokens of wikitext-2-raw's test file from byte 600000 on, evaluation = the first SMOL_EVAL tokens of its
+first 600000 bytes (disjoint text), perplexity over windows of 512 (each scoring tokens 1..511, as
+`frugal perplexity --ctx 512` does); Wanda and SparseGPT at 50%, 2:4, 4:8 (all seven projections: 576
+and 1536 are multiples of 8) and magnitude per matrix at 50%; masks recorded for two layers only
+(model.layers.0 and .29 self_attn.k_proj) to keep the fixture small.
 """
 import base64
 import copy
 import json
 import os
+import sys
 
 import numpy as np
 import torch
@@ -92,7 +102,85 @@ def calibration_loader(samples):
     return torch.utils.data.DataLoader(rows, batch_size=1, shuffle=False)
 
 
+def windowed_perplexity(model, ids, window=512):
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(ids) - window + 1, window):
+            chunk = ids[start:start + window]
+            logits = model(torch.tensor([chunk])).logits[0].double()
+            nll += float(torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(chunk[1:]), reduction="sum"))
+            count += window - 1
+    return float(np.exp(nll / count))
+
+
+SMOL_SAMPLES, SMOL_SEQ, SMOL_EVAL = 32, 512, 16384
+SMOL_RECORDED = ["model.layers.0.self_attn.k_proj", "model.layers.29.self_attn.k_proj"]
+
+
+def smollm2(folder):
+    out = os.path.join(ROOT, "tests", "fixtures", "prune_smollm2")
+    os.makedirs(out, exist_ok=True)
+    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(ROOT, "tests", "data", "datasets", "wikitext-2-raw", "wiki.test.raw"), "rb") as f:
+        raw = f.read()
+    calib = tok.encode(raw[600000:].decode("utf-8"), add_special_tokens=False).ids
+    samples = [calib[i * SMOL_SEQ:(i + 1) * SMOL_SEQ] for i in range(SMOL_SAMPLES)]
+    eval_ids = tok.encode(raw[:600000].decode("utf-8"), add_special_tokens=False).ids[:SMOL_EVAL]
+    with open(os.path.join(out, "calibration.json"), "w") as f:
+        json.dump({"calib_text": "wiki.test.raw[600000:]", "eval_text": "wiki.test.raw[:600000]", "calib_seq": SMOL_SEQ,
+                   "samples": samples, "eval": eval_ids}, f, separators=(",", ":"))
+    processor = PreTrainedTokenizerFast(tokenizer_object=tok)
+    load = lambda: LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+    def write(name, model, case):
+        layers = {}
+        for lname, mod in linears(model):
+            if lname not in SMOL_RECORDED:
+                continue
+            w = mod.weight.detach().numpy()
+            keep = (w != 0).astype(np.uint8).reshape(-1)
+            idx = np.linspace(0, w.size - 1, PROBES).astype(np.int64)
+            layers[lname] = {"shape": list(w.shape), "mask": base64.b64encode(np.packbits(keep).tobytes()).decode(),
+                             "probe": [[int(i), float(w.reshape(-1)[i])] for i in idx]}
+        zeros = sum(int((m.weight == 0).sum()) for _, m in linears(model))
+        total = sum(m.weight.numel() for _, m in linears(model))
+        case.update(ppl=windowed_perplexity(model, eval_ids), layers=layers, zeros=zeros, params=total)
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump(case, f, separators=(",", ":"))
+        print(name, "ppl", case["ppl"], "zeros", zeros / total, flush=True)
+
+    write("dense", load(), {"method": "dense"})
+    model = load()
+    creator = PruningMaskFactory.create_mask_creator("unstructured")
+    with torch.no_grad():
+        for _, mod in linears(model):
+            mod.weight.data *= creator(PruningMaskCreatorArgs(parameter=mod.weight, sparsity=0.5, scores=mod.weight.data.abs()))
+    write("magnitude_layer_50", model, {"method": "magnitude", "scope": "layer", "sparsity": 0.5, "pattern": ""})
+    for n, m in [(2, 4), (4, 8)]:
+        model = load()
+        with torch.no_grad():
+            for _, mod in linears(model):
+                mod.weight.data = wanda_sparsify.sparsify_weight(mod, {mod: torch.ones(mod.weight.shape[1])}, 0.5, n, m)
+        write(f"magnitude_{n}of{m}", model, {"method": "magnitude", "scope": "row", "sparsity": 0.5, "pattern": f"{n}:{m}"})
+    loader = torch.utils.data.DataLoader(
+        [{"input_ids": torch.tensor(s), "attention_mask": torch.ones(len(s), dtype=torch.long)} for s in samples],
+        batch_size=1, shuffle=False)
+    for method, cls in [("sparsegpt", SparseGPTModifier), ("wanda", WandaPruningModifier)]:
+        for suffix, structure in [("50", "0:0"), ("2of4", "2:4"), ("4of8", "4:8")]:
+            model = load()
+            kwargs = dict(sparsity=0.5, mask_structure=structure, targets=["LlamaDecoderLayer"], ignore=["lm_head"])
+            if method == "sparsegpt":
+                kwargs.update(dampening_frac=0.01, block_size=128)
+            oneshot(model=model, recipe=[cls(**kwargs)], dataset=loader, pipeline="sequential",
+                    num_calibration_samples=SMOL_SAMPLES, processor=processor)
+            model.eval()
+            write(f"{method}_{suffix}", model,
+                  {"method": method, "sparsity": 0.5, "pattern": "" if structure == "0:0" else structure})
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--smollm2":
+        return smollm2(sys.argv[2])
     os.makedirs(OUT, exist_ok=True)
     tok = Tokenizer.from_file(os.path.join(MODEL, "tokenizer.json"))
     with open(TEXT, encoding="utf-8") as f:
