@@ -13,6 +13,7 @@
 #include "infer/perplexity.h"
 #include "model/module_names.h"
 #include "model/prune_model.h"
+#include "prune_fixture.h"
 #include "run_frugal.h"
 #include "test_paths.h"
 
@@ -28,30 +29,7 @@ nlohmann::json load_json(const std::string& name) {
   return nlohmann::json::parse(read_whole_file(fixture("prune_stories260k/" + name + ".json")));
 }
 
-std::vector<uint8_t> base64_decode(const std::string& s) {
-  std::vector<uint8_t> out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char ch : s) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+') v = 62;
-    else if (ch == '/') v = 63;
-    else continue;  // '=' padding
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
 
-// numpy.packbits order: the first weight is the most significant bit of the first byte.
-bool kept_bit(const std::vector<uint8_t>& packed, int64_t i) { return (packed[i / 8] >> (7 - i % 8)) & 1; }
 
 struct Calibration {
   std::vector<std::vector<int32_t>> samples;
@@ -95,10 +73,10 @@ Comparison compare(const Model& model, const nlohmann::json& expected) {
       ++layers;
       EXPECT_EQ(e["shape"][0].get<int64_t>(), m.rows) << name;
       EXPECT_EQ(e["shape"][1].get<int64_t>(), m.cols) << name;
-      const std::vector<uint8_t> packed = base64_decode(e["mask"].get<std::string>());
+      const std::vector<uint8_t> packed = test::base64_decode(e["mask"].get<std::string>());
       for (int64_t i = 0; i < m.rows * m.cols; ++i) {
         const bool kept = m.data[i] != 0.0f;
-        c.mask_differs += kept != kept_bit(packed, i);
+        c.mask_differs += kept != test::kept_bit(packed, i);
       }
       c.weights += m.rows * m.cols;
       for (const auto& p : e["probe"]) {
@@ -230,7 +208,21 @@ TEST(Prune, CommandWritesThePrunedModel) {
   EXPECT_NE(r.err.find("prune plan: wanda, target 50% zeros, 35 matrices"), std::string::npos) << r.err;
   auto model = load_model(out);
   const Comparison c = compare(*model, load_json("wanda_50"));
-  EXPECT_GE(c.overlap(), 0.9995);
+  EXPECT_GE(c.overlap(), 0.9999);
+  // A model folder already there is replaced whole (GGUF: a file, also replaced whole).
+  const auto again = test::run_frugal("prune -m " + kModel + " --method magnitude --sparsity 0.5 --dtype f32 -o " + out);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(compare(*load_model(out), load_json("magnitude_layer_50")).mask_differs, 0);
+  const auto gguf = test::run_frugal("prune -m " + kModel + " --method magnitude --pattern 2:4 --dtype f32 -o " + dir + "/p.gguf");
+  ASSERT_EQ(gguf.exit_code, 0) << gguf.err;
+  EXPECT_EQ(compare(*load_model(dir + "/p.gguf"), load_json("magnitude_2of4")).mask_differs, 0);
+  // A folder that is not a model is never replaced.
+  fs::create_directories(dir + "/notes");
+  std::ofstream(dir + "/notes/todo.txt") << "mine";
+  const auto refused = test::run_frugal("prune -m " + kModel + " --method magnitude -o " + dir + "/notes");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("neither empty nor a model"), std::string::npos) << refused.err;
+  EXPECT_EQ(read_whole_file(dir + "/notes/todo.txt"), "mine");
   fs::remove_all(dir);
 }
 

@@ -1,0 +1,102 @@
+// frugal prune on SmolLM2-135M-Instruct (the Q4_1 GGUF, dequantized) against llm-compressor 0.11 on
+// the same weights exported as an fp32 HF folder and the same calibration ids
+// (tests/reference/make_prune_fixtures.py --smollm2 -> tests/fixtures/prune_smollm2/): perplexity on
+// 16384 wikitext-2 test tokens within 2% for SparseGPT at 50%, 2:4 and 4:8, and the masks of two
+// recorded layers (the first and the last block's k_proj) compared for every method.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "../unit/test_paths.h"
+#include "core/read_file.h"
+#include "infer/perplexity.h"
+#include "model/module_names.h"
+#include "model/prune_model.h"
+#include "../unit/prune_fixture.h"
+
+namespace frugal {
+namespace {
+
+const std::string kModel = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
+
+nlohmann::json load_json(const std::string& name) {
+  return nlohmann::json::parse(read_whole_file(test::fixture("prune_smollm2/" + name + ".json")));
+}
+
+struct Calibration {
+  std::vector<std::vector<int32_t>> samples;
+  std::vector<int32_t> eval;
+};
+
+const Calibration& calibration() {
+  static const Calibration c = [] {
+    const nlohmann::json j = load_json("calibration");
+    Calibration out;
+    for (const auto& s : j["samples"]) out.samples.push_back(s.get<std::vector<int32_t>>());
+    out.eval = j["eval"].get<std::vector<int32_t>>();
+    return out;
+  }();
+  return c;
+}
+
+
+// Fraction of the recorded layers' weights whose kept/zeroed state agrees with the fixture.
+double mask_overlap(const Model& model, const nlohmann::json& expected) {
+  int64_t same = 0, total = 0;
+  for (const int64_t layer : {int64_t{0}, model.config.n_layers - 1}) {
+    const std::string name = hf_module_name(WeightRole::Wk, layer);
+    const nlohmann::json& e = expected["layers"].at(name);
+    const std::vector<uint8_t> packed = test::base64_decode(e["mask"].get<std::string>());
+    const Matrix& m = linear_weight(model.weights, WeightRole::Wk, layer);
+    for (int64_t i = 0; i < m.rows * m.cols; ++i) {
+      const bool kept = test::kept_bit(packed, i);
+      same += kept == (m.data[i] != 0.0f);
+    }
+    total += m.rows * m.cols;
+  }
+  return static_cast<double>(same) / static_cast<double>(total);
+}
+
+double eval_perplexity(Model& model) { return perplexity(model, calibration().eval, 512, 512, Precision::F32).perplexity(); }
+
+std::unique_ptr<Model> pruned(PruneMethod method, SparsityTarget target) {
+  auto model = load_model(kModel);
+  PruneOptions o;
+  o.method = method;
+  o.target = target;
+  prune_model(*model, o, calibration().samples);
+  return model;
+}
+
+TEST(PruneSmolLM2, MagnitudeMasksEqualLlmCompressor) {
+  auto model = pruned(PruneMethod::Magnitude, {0.5, 0, 0});
+  EXPECT_EQ(mask_overlap(*model, load_json("magnitude_layer_50")), 1.0);
+}
+
+TEST(PruneSmolLM2, WandaMasksEqualLlmCompressorUpToTies) {
+  auto model = pruned(PruneMethod::Wanda, {0.5, 2, 4});
+  const double overlap = mask_overlap(*model, load_json("wanda_2of4"));
+  std::printf("[ wanda 2:4 ] mask overlap %.5f%%\n", 100 * overlap);
+  EXPECT_GE(overlap, 0.999);
+}
+
+TEST(PruneSmolLM2, SparseGptPerplexityWithinTwoPercentOfLlmCompressor) {
+  for (const auto& [name, target] : {std::pair{"sparsegpt_50", SparsityTarget{0.5, 0, 0}},
+                                     std::pair{"sparsegpt_2of4", SparsityTarget{0.5, 2, 4}},
+                                     std::pair{"sparsegpt_4of8", SparsityTarget{0.5, 4, 8}}}) {
+    auto model = pruned(PruneMethod::SparseGpt, target);
+    const nlohmann::json expected = load_json(name);
+    const double ppl = eval_perplexity(*model), want = expected["ppl"].get<double>();
+    const double overlap = mask_overlap(*model, expected);
+    std::printf("[ %s ] ppl %.4f vs llm-compressor %.4f (%+.3f%%), mask overlap %.4f%%\n", name, ppl, want,
+                100 * (ppl / want - 1), 100 * overlap);
+    EXPECT_NEAR(ppl, want, 0.02 * want) << name;
+    EXPECT_GE(overlap, 0.98) << name;
+  }
+}
+
+}  // namespace
+}  // namespace frugal
