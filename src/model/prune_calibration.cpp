@@ -13,11 +13,19 @@ namespace frugal {
 
 LinearInput linear_input_of(WeightRole role) {
   switch (role) {
-    case WeightRole::Wq: case WeightRole::Wk: case WeightRole::Wv: return LinearInput::AttentionIn;
-    case WeightRole::Wo: return LinearInput::AttentionOut;
-    case WeightRole::Gate: case WeightRole::Up: return LinearInput::FfnIn;
-    case WeightRole::Down: return LinearInput::FfnHidden;
-    default: fail("internal: weight role is not a linear layer");
+    case WeightRole::Wq:
+    case WeightRole::Wk:
+    case WeightRole::Wv:
+      return LinearInput::AttentionIn;
+    case WeightRole::Wo:
+      return LinearInput::AttentionOut;
+    case WeightRole::Gate:
+    case WeightRole::Up:
+      return LinearInput::FfnIn;
+    case WeightRole::Down:
+      return LinearInput::FfnHidden;
+    default:
+      fail("internal: weight role is not a linear layer");
   }
 }
 
@@ -46,7 +54,8 @@ class CollectingLinears : public BlockLinears {
   CollectingLinears(const LlamaWeights& w, std::map<LinearInput, InputStatistics>& stats) : w_(w), stats_(stats) {}
   void forward(float* y, const float* x, WeightRole role, int64_t layer, int64_t N, BlockActivations&) override {
     matmul(y, x, linear_weight(w_, role, layer), N, Precision::F32);
-    if (role != WeightRole::Wq && role != WeightRole::Wo && role != WeightRole::Gate && role != WeightRole::Down) return;
+    if (role != WeightRole::Wq && role != WeightRole::Wo && role != WeightRole::Gate && role != WeightRole::Down)
+      return;
     auto it = stats_.find(linear_input_of(role));
     if (it != stats_.end()) it->second.add(x, N);
   }
@@ -60,8 +69,10 @@ class CollectingLinears : public BlockLinears {
 class SampleAttention : public BlockAttention {
  public:
   SampleAttention(const LlamaConfig& c, const int32_t* segments, int64_t T) : c_(c), segments_(segments), T_(T) {}
-  void forward(float* out, float* lse, const float* q, const float* k, const float* v, const LayerAttention& la) override {
-    attention_train_forward(out, lse, q, k, v, segments_, {1, T_, c_.n_heads, c_.n_kv_heads, c_.head_dim, la.scale, la.window});
+  void forward(float* out, float* lse, const float* q, const float* k, const float* v,
+               const LayerAttention& la) override {
+    attention_train_forward(out, lse, q, k, v, segments_,
+                            {1, T_, c_.n_heads, c_.n_kv_heads, c_.head_dim, la.scale, la.window});
   }
 
  private:
@@ -72,15 +83,17 @@ class SampleAttention : public BlockAttention {
 
 }  // namespace
 
-LayerCalibration::LayerCalibration(const Model& model, const std::vector<std::vector<int32_t>>& samples) : model_(model) {
+LayerCalibration::LayerCalibration(const Model& model, const std::vector<std::vector<int32_t>>& samples)
+    : model_(model) {
   const LlamaConfig& c = model.config;
   int64_t longest = 0;
   for (const std::vector<int32_t>& s : samples) {
     if (s.empty()) fail("calibration", "", "an empty sample");
     for (int32_t id : s)
       if (id < 0 || id >= c.vocab_size)
-        fail("calibration", "", "token id " + std::to_string(id) + " is outside the vocabulary (" +
-                                    std::to_string(c.vocab_size) + " tokens)");
+        fail("calibration", "",
+             "token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) +
+                 " tokens)");
     const int64_t T = static_cast<int64_t>(s.size());
     longest = std::max(longest, T);
     lengths_.push_back(T);

@@ -10,8 +10,10 @@ namespace frugal {
 
 std::string SparsityTarget::describe() const {
   char buf[64];
-  if (structured()) std::snprintf(buf, sizeof buf, "%lld:%lld", static_cast<long long>(n), static_cast<long long>(m));
-  else std::snprintf(buf, sizeof buf, "%g%%", 100.0 * sparsity);
+  if (structured())
+    std::snprintf(buf, sizeof buf, "%lld:%lld", static_cast<long long>(n), static_cast<long long>(m));
+  else
+    std::snprintf(buf, sizeof buf, "%g%%", 100.0 * sparsity);
   return buf;
 }
 
@@ -29,7 +31,9 @@ void validate_sparsity_target(const SparsityTarget& t) {
     fail("--sparsity", value, "must be inside (0, 1): the fraction of each matrix set to zero");
 }
 
-int64_t prune_count(int64_t count, double s) { return static_cast<int64_t>(static_cast<double>(count) * s); }
+int64_t prune_count(int64_t count, double s) {
+  return static_cast<int64_t>(static_cast<double>(count) * s);
+}
 
 void select_lowest_per_matrix(std::vector<uint8_t>& pruned, const float* scores, int64_t rows, int64_t cols,
                               double sparsity) {

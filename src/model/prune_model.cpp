@@ -18,14 +18,19 @@ PruneMethod parse_prune_method(const std::string& name) {
 
 std::string prune_method_name(PruneMethod method) {
   switch (method) {
-    case PruneMethod::Magnitude: return "magnitude";
-    case PruneMethod::Wanda: return "wanda";
-    case PruneMethod::SparseGpt: return "sparsegpt";
+    case PruneMethod::Magnitude:
+      return "magnitude";
+    case PruneMethod::Wanda:
+      return "wanda";
+    case PruneMethod::SparseGpt:
+      return "sparsegpt";
   }
   return "?";
 }
 
-bool prune_needs_calibration(PruneMethod method) { return method != PruneMethod::Magnitude; }
+bool prune_needs_calibration(PruneMethod method) {
+  return method != PruneMethod::Magnitude;
+}
 
 std::vector<PruneLayerPlan> prune_plan(const LlamaConfig& config, const PruneOptions& options) {
   validate_sparsity_target(options.target);
@@ -35,23 +40,24 @@ std::vector<PruneLayerPlan> prune_plan(const LlamaConfig& config, const PruneOpt
     for (WeightRole role : options.roles) {
       const PruneLayerPlan p{role, l, linear_out_features(config, role), linear_in_features(config, role)};
       if (options.target.structured() && p.cols % options.target.m != 0)
-        fail(hf_module_name(role, l), "", "its rows have " + std::to_string(p.cols) + " weights, not a multiple of M = " +
-                                              std::to_string(options.target.m) + " for the " +
-                                              options.target.describe() + " pattern (leave it out with --layers)");
+        fail(hf_module_name(role, l), "",
+             "its rows have " + std::to_string(p.cols) +
+                 " weights, not a multiple of M = " + std::to_string(options.target.m) + " for the " +
+                 options.target.describe() + " pattern (leave it out with --layers)");
       plan.push_back(p);
     }
   return plan;
 }
 
-std::vector<std::vector<int32_t>> calibration_samples(const std::vector<int32_t>& tokens, int64_t count,
-                                                      int64_t length, const std::string& source) {
+std::vector<std::vector<int32_t>> calibration_samples(const std::vector<int32_t>& tokens, int64_t count, int64_t length,
+                                                      const std::string& source) {
   if (count < 1) fail("--calib-samples", std::to_string(count), "must be at least 1");
   if (length < 2) fail("--calib-seq", std::to_string(length), "must be at least 2 tokens");
   const int64_t need = count * length, have = static_cast<int64_t>(tokens.size());
   if (have < need)
-    fail(source, "", "has " + std::to_string(have) + " tokens, fewer than the " + std::to_string(need) +
-                         " asked for (--calib-samples " + std::to_string(count) + " x --calib-seq " +
-                         std::to_string(length) + ")");
+    fail(source, "",
+         "has " + std::to_string(have) + " tokens, fewer than the " + std::to_string(need) +
+             " asked for (--calib-samples " + std::to_string(count) + " x --calib-seq " + std::to_string(length) + ")");
   std::vector<std::vector<int32_t>> out;
   for (int64_t i = 0; i < count; ++i) out.emplace_back(tokens.begin() + i * length, tokens.begin() + (i + 1) * length);
   return out;
@@ -67,9 +73,12 @@ void apply_mask(std::vector<float>& w, const std::vector<uint8_t>& pruned) {
 
 void select(std::vector<uint8_t>& pruned, const std::vector<float>& scores, const PruneLayerPlan& p,
             const SparsityTarget& t, PruneScope scope) {
-  if (t.structured()) select_lowest_n_of_m(pruned, scores.data(), p.rows, p.cols, t.n, t.m);
-  else if (scope == PruneScope::Matrix) select_lowest_per_matrix(pruned, scores.data(), p.rows, p.cols, t.sparsity);
-  else select_lowest_per_row(pruned, scores.data(), p.rows, p.cols, t.sparsity);
+  if (t.structured())
+    select_lowest_n_of_m(pruned, scores.data(), p.rows, p.cols, t.n, t.m);
+  else if (scope == PruneScope::Matrix)
+    select_lowest_per_matrix(pruned, scores.data(), p.rows, p.cols, t.sparsity);
+  else
+    select_lowest_per_row(pruned, scores.data(), p.rows, p.cols, t.sparsity);
 }
 
 // One projection, given its inputs' statistics when the method needs them.
@@ -117,7 +126,8 @@ PruneReport prune_model(Model& model, const PruneOptions& options, const std::ve
   const LlamaConfig& c = model.config;
   const std::vector<PruneLayerPlan> plan = prune_plan(c, options);
   const bool calibrated = prune_needs_calibration(options.method);
-  if (calibrated && samples.empty()) fail("prune", "", prune_method_name(options.method) + " needs calibration samples (--calib)");
+  if (calibrated && samples.empty())
+    fail("prune", "", prune_method_name(options.method) + " needs calibration samples (--calib)");
   std::unique_ptr<LayerCalibration> calibration;
   if (calibrated) calibration = std::make_unique<LayerCalibration>(model, samples);
   PruneReport report;

@@ -59,7 +59,7 @@ PruneReport prune_model(Model& model, const PruneOptions& options, const std::ve
 
 // `count` consecutive samples of `length` tokens from the start of `tokens` (a tokenized text);
 // fails naming `source`, the tokens it has and the tokens asked for when it is too short.
-std::vector<std::vector<int32_t>> calibration_samples(const std::vector<int32_t>& tokens, int64_t count,
-                                                      int64_t length, const std::string& source);
+std::vector<std::vector<int32_t>> calibration_samples(const std::vector<int32_t>& tokens, int64_t count, int64_t length,
+                                                      const std::string& source);
 
 }  // namespace frugal

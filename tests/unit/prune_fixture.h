@@ -13,12 +13,18 @@ inline std::vector<uint8_t> base64_decode(const std::string& s) {
   int bits = 0;
   for (char ch : s) {
     int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+') v = 62;
-    else if (ch == '/') v = 63;
-    else continue;  // '=' padding
+    if (ch >= 'A' && ch <= 'Z')
+      v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      v = ch - '0' + 52;
+    else if (ch == '+')
+      v = 62;
+    else if (ch == '/')
+      v = 63;
+    else
+      continue;  // '=' padding
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -29,6 +35,8 @@ inline std::vector<uint8_t> base64_decode(const std::string& s) {
   return out;
 }
 
-inline bool kept_bit(const std::vector<uint8_t>& packed, int64_t i) { return (packed[i / 8] >> (7 - i % 8)) & 1; }
+inline bool kept_bit(const std::vector<uint8_t>& packed, int64_t i) {
+  return (packed[i / 8] >> (7 - i % 8)) & 1;
+}
 
 }  // namespace frugal::test

@@ -29,8 +29,6 @@ nlohmann::json load_json(const std::string& name) {
   return nlohmann::json::parse(read_whole_file(fixture("prune_stories260k/" + name + ".json")));
 }
 
-
-
 struct Calibration {
   std::vector<std::vector<int32_t>> samples;
   std::vector<int32_t> eval;
@@ -102,7 +100,8 @@ PruneOptions options_for(const Case& k) {
   o.method = k.method;
   o.target = k.target;
   o.magnitude_scope = k.scope;
-  if (k.target.m == 8) o.roles = {WeightRole::Wq, WeightRole::Wk, WeightRole::Wv, WeightRole::Wo, WeightRole::Gate, WeightRole::Up};
+  if (k.target.m == 8)
+    o.roles = {WeightRole::Wq, WeightRole::Wk, WeightRole::Wv, WeightRole::Wo, WeightRole::Gate, WeightRole::Up};
   return o;
 }
 
@@ -116,16 +115,21 @@ Outcome run_case(const Case& k) {
   prune_model(*model, options_for(k), calibration().samples);
   const nlohmann::json expected = load_json(k.fixture);
   Outcome o{compare(*model, expected), eval_perplexity(*model), expected["ppl"].get<double>()};
-  std::printf("[ %s ] mask overlap with llm-compressor %.5f%% (%lld of %lld differ), probe max |diff| %.3g (max |w| %.3g), "
-              "ppl %.4f vs %.4f (%+.3f%%)\n",
-              k.fixture, 100 * o.cmp.overlap(), static_cast<long long>(o.cmp.mask_differs),
-              static_cast<long long>(o.cmp.weights), o.cmp.max_probe_error, o.cmp.probe_scale, o.ppl, o.expected_ppl,
-              100 * (o.ppl / o.expected_ppl - 1));
+  std::printf(
+      "[ %s ] mask overlap with llm-compressor %.5f%% (%lld of %lld differ), probe max |diff| %.3g (max |w| %.3g), "
+      "ppl %.4f vs %.4f (%+.3f%%)\n",
+      k.fixture, 100 * o.cmp.overlap(), static_cast<long long>(o.cmp.mask_differs),
+      static_cast<long long>(o.cmp.weights), o.cmp.max_probe_error, o.cmp.probe_scale, o.ppl, o.expected_ppl,
+      100 * (o.ppl / o.expected_ppl - 1));
   return o;
 }
 
-SparsityTarget unstructured(double s) { return {s, 0, 0}; }
-SparsityTarget pattern(int64_t n, int64_t m) { return {0.5, n, m}; }
+SparsityTarget unstructured(double s) {
+  return {s, 0, 0};
+}
+SparsityTarget pattern(int64_t n, int64_t m) {
+  return {0.5, n, m};
+}
 
 TEST(Prune, DenseModelMatchesTransformersPerplexity) {
   auto model = load_model(kModel);
@@ -210,10 +214,12 @@ TEST(Prune, CommandWritesThePrunedModel) {
   const Comparison c = compare(*model, load_json("wanda_50"));
   EXPECT_GE(c.overlap(), 0.9999);
   // A model folder already there is replaced whole (GGUF: a file, also replaced whole).
-  const auto again = test::run_frugal("prune -m " + kModel + " --method magnitude --sparsity 0.5 --dtype f32 -o " + out);
+  const auto again =
+      test::run_frugal("prune -m " + kModel + " --method magnitude --sparsity 0.5 --dtype f32 -o " + out);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(compare(*load_model(out), load_json("magnitude_layer_50")).mask_differs, 0);
-  const auto gguf = test::run_frugal("prune -m " + kModel + " --method magnitude --pattern 2:4 --dtype f32 -o " + dir + "/p.gguf");
+  const auto gguf =
+      test::run_frugal("prune -m " + kModel + " --method magnitude --pattern 2:4 --dtype f32 -o " + dir + "/p.gguf");
   ASSERT_EQ(gguf.exit_code, 0) << gguf.err;
   EXPECT_EQ(compare(*load_model(dir + "/p.gguf"), load_json("magnitude_2of4")).mask_differs, 0);
   // A folder that is not a model is never replaced.
@@ -236,16 +242,17 @@ TEST(Prune, BadInputIsOneLineAndWritesNothing) {
   struct Bad {
     std::string args, says;
   };
-  for (const Bad& b : {Bad{"--method magnitude --sparsity 1.5", "--sparsity: 1.5"},
-                       Bad{"--method magnitude --sparsity 0", "must be inside (0, 1)"},
-                       Bad{"--method magnitude --pattern 5:4", "less than M = 4"},
-                       Bad{"--method magnitude --pattern 2x4", "must be N:M"},
-                       Bad{"--method sparsegpt --calib " + text + " --calib-samples 4 --calib-seq 64",
-                           "fewer than the 256 asked for"},
-                       Bad{"--method wanda --sparsity 0.5", "wanda needs a calibration text"},
-                       Bad{"--method magnitude --pattern 4:8", "model.layers.0.mlp.down_proj: its rows have 172 weights, not a multiple of M = 8"},
-                       Bad{"--method magnitude --layers q_proj,lm_head", "--layers"},
-                       Bad{"--method prune-it-all", "must be magnitude, wanda or sparsegpt"}}) {
+  for (const Bad& b :
+       {Bad{"--method magnitude --sparsity 1.5", "--sparsity: 1.5"},
+        Bad{"--method magnitude --sparsity 0", "must be inside (0, 1)"},
+        Bad{"--method magnitude --pattern 5:4", "less than M = 4"},
+        Bad{"--method magnitude --pattern 2x4", "must be N:M"},
+        Bad{"--method sparsegpt --calib " + text + " --calib-samples 4 --calib-seq 64", "fewer than the 256 asked for"},
+        Bad{"--method wanda --sparsity 0.5", "wanda needs a calibration text"},
+        Bad{"--method magnitude --pattern 4:8",
+            "model.layers.0.mlp.down_proj: its rows have 172 weights, not a multiple of M = 8"},
+        Bad{"--method magnitude --layers q_proj,lm_head", "--layers"},
+        Bad{"--method prune-it-all", "must be magnitude, wanda or sparsegpt"}}) {
     const auto r = test::run_frugal("prune -m " + kModel + " " + b.args + " -o " + out);
     EXPECT_NE(r.exit_code, 0) << b.args;
     EXPECT_NE(r.err.find(b.says), std::string::npos) << b.args << "\n" << r.err;

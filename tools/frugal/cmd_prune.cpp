@@ -34,7 +34,8 @@ std::vector<WeightRole> parse_layers(const std::string& spec) {
   try {
     return parse_lora_targets(spec);
   } catch (const Error&) {
-    fail("--layers", spec, "must be a comma list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (or all-linear)");
+    fail("--layers", spec,
+         "must be a comma list of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (or all-linear)");
   }
 }
 
@@ -55,14 +56,18 @@ void print_plan(const std::vector<PruneLayerPlan>& plan, const PruneOptions& o, 
     s << " (blocks of " << o.sparsegpt.block_size << " columns, dampening " << o.sparsegpt.dampening << " x mean diag)";
     how += s.str();
   }
-  std::fprintf(stderr, "prune plan: %s, target %s zeros, %zu matrices (%s in each of %lld blocks), %lld weights (%.1f%% of %s's)\n",
-               how.c_str(), o.target.describe().c_str(), plan.size(), roles.c_str(),
-               static_cast<long long>(model.config.n_layers), static_cast<long long>(params),
-               100.0 * static_cast<double>(params) / static_cast<double>(std::max<int64_t>(1, model.config.parameter_count())),
-               model.name.empty() ? "the model" : model.name.c_str());
+  std::fprintf(
+      stderr,
+      "prune plan: %s, target %s zeros, %zu matrices (%s in each of %lld blocks), %lld weights (%.1f%% of %s's)\n",
+      how.c_str(), o.target.describe().c_str(), plan.size(), roles.c_str(),
+      static_cast<long long>(model.config.n_layers), static_cast<long long>(params),
+      100.0 * static_cast<double>(params) / static_cast<double>(std::max<int64_t>(1, model.config.parameter_count())),
+      model.name.empty() ? "the model" : model.name.c_str());
   std::fprintf(stderr, "prune plan: embedding, norms and output head are kept dense\n");
   if (prune_needs_calibration(o.method))
-    std::fprintf(stderr, "prune plan: calibration %lld samples x %lld tokens, block by block (each block sees the pruned blocks' outputs)\n",
+    std::fprintf(stderr,
+                 "prune plan: calibration %lld samples x %lld tokens, block by block (each block sees the pruned "
+                 "blocks' outputs)\n",
                  static_cast<long long>(samples), static_cast<long long>(seq));
 }
 
@@ -73,20 +78,29 @@ int cmd_prune(const Args& args) {
   std::vector<OptionSpec> more = {
       {"method", "", OptionKind::String, "", "magnitude, wanda or sparsegpt", true},
       {"sparsity", "", OptionKind::Float, "0.5", "fraction of each pruned matrix set to zero, inside (0, 1)"},
-      {"pattern", "", OptionKind::String, "", "N:M instead of --sparsity: N zeros in every M consecutive weights of a row (2:4, 4:8)"},
-      {"scope", "", OptionKind::String, "matrix", "magnitude only: rank the weights of each whole matrix, or of each output row (matrix|row)"},
-      {"layers", "", OptionKind::String, "all-linear", "projections to prune in every block: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear"},
-      {"calib", "", OptionKind::String, "", "calibration text (wanda, sparsegpt): tokenized without BOS and cut into consecutive samples"},
+      {"pattern", "", OptionKind::String, "",
+       "N:M instead of --sparsity: N zeros in every M consecutive weights of a row (2:4, 4:8)"},
+      {"scope", "", OptionKind::String, "matrix",
+       "magnitude only: rank the weights of each whole matrix, or of each output row (matrix|row)"},
+      {"layers", "", OptionKind::String, "all-linear",
+       "projections to prune in every block: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear"},
+      {"calib", "", OptionKind::String, "",
+       "calibration text (wanda, sparsegpt): tokenized without BOS and cut into consecutive samples"},
       {"calib-samples", "", OptionKind::Int, "128", "calibration samples"},
       {"calib-seq", "", OptionKind::Int, "512", "tokens per calibration sample"},
-      {"dampening", "", OptionKind::Float, "0.01", "sparsegpt: added to the Hessian's diagonal, as a fraction of its mean"},
+      {"dampening", "", OptionKind::Float, "0.01",
+       "sparsegpt: added to the Hessian's diagonal, as a fraction of its mean"},
       {"block-size", "", OptionKind::Int, "128", "sparsegpt: columns updated together"},
-      {"out", "-o", OptionKind::String, "", "output: a .gguf file, or a folder for a Hugging Face model (written only when pruning succeeded)", true},
+      {"out", "-o", OptionKind::String, "",
+       "output: a .gguf file, or a folder for a Hugging Face model (written only when pruning succeeded)", true},
       {"format", "", OptionKind::String, "auto", "gguf, hf, or auto (gguf when --out ends in .gguf)"},
       {"dtype", "", OptionKind::String, "f16", "weight type written: f32, f16, bf16, or q8_0 (GGUF only)"},
   };
   specs.insert(specs.end(), more.begin(), more.end());
-  Options o("prune", "Prune the blocks' linear projections one-shot (magnitude, Wanda, SparseGPT; unstructured or N:M) and write the model.", specs);
+  Options o("prune",
+            "Prune the blocks' linear projections one-shot (magnitude, Wanda, SparseGPT; unstructured or N:M) and "
+            "write the model.",
+            specs);
   if (!parse_or_help(o, args)) return 0;
 
   // Every option is checked before the model is loaded, and the whole plan before any weight changes.
@@ -109,8 +123,10 @@ int cmd_prune(const Args& args) {
   if (po.sparsegpt.block_size < 1) fail("--block-size", o.get("block-size"), "must be at least 1");
   const int64_t n_samples = o.get_int("calib-samples"), seq = o.get_int("calib-seq");
   const bool calibrated = prune_needs_calibration(po.method);
-  if (calibrated && !o.was_set("calib")) fail("--calib", "", prune_method_name(po.method) + " needs a calibration text");
-  if (!calibrated && o.was_set("calib")) std::fprintf(stderr, "prune: magnitude pruning uses no calibration; --calib ignored\n");
+  if (calibrated && !o.was_set("calib"))
+    fail("--calib", "", prune_method_name(po.method) + " needs a calibration text");
+  if (!calibrated && o.was_set("calib"))
+    std::fprintf(stderr, "prune: magnitude pruning uses no calibration; --calib ignored\n");
   const std::string out = o.get("out");
   const ExportFormat format = parse_export_format(o.get("format"), out);
   const ExportDtype dtype = parse_export_dtype(o.get("dtype"));
@@ -128,7 +144,8 @@ int cmd_prune(const Args& args) {
   print_plan(plan, po, *model, n_samples, seq);
 
   const PruneReport r = prune_model(*model, po, samples, [](int64_t l, int64_t layers) {
-    std::fprintf(stderr, "prune: block %lld/%lld done\n", static_cast<long long>(l + 1), static_cast<long long>(layers));
+    std::fprintf(stderr, "prune: block %lld/%lld done\n", static_cast<long long>(l + 1),
+                 static_cast<long long>(layers));
   });
   for (const PrunedLayer& l : r.layers) {
     std::fprintf(stderr, "prune: %-36s %5lld x %-5lld zeros %6.2f%%", hf_module_name(l.plan.role, l.plan.layer).c_str(),
@@ -139,7 +156,8 @@ int cmd_prune(const Args& args) {
   }
   std::fprintf(stderr, "prune: %lld of %lld weights are zero (%.2f%%)\n", static_cast<long long>(r.zeros),
                static_cast<long long>(r.params), 100.0 * static_cast<double>(r.zeros) / static_cast<double>(r.params));
-  for (const std::string& n : export_model_atomically(*model, out, format, dtype)) std::fprintf(stderr, "prune: %s\n", n.c_str());
+  for (const std::string& n : export_model_atomically(*model, out, format, dtype))
+    std::fprintf(stderr, "prune: %s\n", n.c_str());
   std::printf("%s\n", out.c_str());
   return 0;
 }
