@@ -20,5 +20,6 @@ int cmd_make_dataset(const Args& args);
 int cmd_quantize(const Args& args);
 int cmd_init_model(const Args& args);
 int cmd_serve(const Args& args);
+int cmd_prune(const Args& args);
 
 }  // namespace frugal::cli

@@ -28,6 +28,7 @@ const std::map<std::string, Command>& commands() {
       {"evaluate", {frugal::cli::cmd_evaluate, "eval loss and exact-match accuracy of greedy answers on a chat/instruction dataset"}},
       {"make-dataset", {frugal::cli::cmd_make_dataset, "write the built-in task (dates to ISO 8601) as chat JSONL"}},
       {"quantize", {frugal::cli::cmd_quantize, "quantize the linear layers (nf4/fp4/int8): bits/param, RMSE, perplexity, bitsandbytes folder"}},
+      {"prune", {frugal::cli::cmd_prune, "prune the blocks' projections one-shot (magnitude, Wanda, SparseGPT; 50% or 2:4) and write the model"}},
       {"init-model", {frugal::cli::cmd_init_model, "write a Llama model with random weights (a preset's shape or given dims) as GGUF"}},
       {"serve", {frugal::cli::cmd_serve, "serve the model and its LoRA adapters over an OpenAI-compatible HTTP API"}},
       {"train", {frugal::cli::cmd_train, "fine-tune with LoRA or fully from a YAML config and/or --key value options"}},
