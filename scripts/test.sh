@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds frugal and runs every test: unit tests, the real-model tests on SmolLM2-135M, and upstream
 # tools (the `gguf` Python package) reading frugal's artifacts and the `openai` client driving `frugal serve`.
+# The few checks that take minutes (label "slow") are scripts/test_slow.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
@@ -13,4 +14,4 @@ if ! "$venv/bin/python" -c "import gguf, numpy, safetensors, openai" 2>/dev/null
   "$venv/bin/pip" install --quiet --disable-pip-version-check gguf numpy safetensors openai
 fi
 cd build
-ctest --output-on-failure -j "$(nproc)" --timeout 900
+ctest --output-on-failure -j "$(nproc)" --timeout 900 -LE slow
