@@ -24,26 +24,40 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-#if defined(__AVX512F__)
-constexpr int kLanes = 16;
-
-// FLOPs done by this thread over its time; the sum is written to `sink` so nothing is optimised away.
-double fma_rate(float* sink) {
-  __m512 acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.0f + 1e-3f * static_cast<float>(i));
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+// Runs `pass` (kTripsPerCheck trips over every chain) until kSeconds have passed; trips per second.
+template <class Pass>
+double trips_per_second(Pass pass) {
   int64_t trips = 0;
   const auto t0 = std::chrono::steady_clock::now();
   double elapsed = 0;
   do {
-    for (int64_t t = 0; t < kTripsPerCheck; ++t)
-      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    pass();
     trips += kTripsPerCheck;
   } while ((elapsed = seconds_since(t0)) < kSeconds);
+  return static_cast<double>(trips) / elapsed;
+}
+
+// Each returns this thread's FLOPs per second; the accumulators' sum goes to `sink` so that the
+// loop is not optimised away.
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+
+double sum_chains(const __m512* acc) {
   __m512 sum = acc[0];
   for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  *sink = simd::hsum(sum);
-  return static_cast<double>(trips) * kChains * kLanes * 2 / elapsed;
+  return simd::hsum(sum);
+}
+
+double fma_rate(float* sink) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.0f + 1e-3f * static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  const double rate = trips_per_second([&] {
+    for (int64_t t = 0; t < kTripsPerCheck; ++t)
+      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  });
+  *sink = static_cast<float>(sum_chains(acc));
+  return rate * kChains * kLanes * 2;  // an FMA is 2 FLOPs per lane
 }
 #else
 constexpr int kLanes = 8;
@@ -53,19 +67,15 @@ double fma_rate(float* sink) {
   Vec acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = Vec{} + (1.0f + 1e-3f * static_cast<float>(i));
   const Vec a = Vec{} + 0.999999f, b = Vec{} + 1e-7f;
-  int64_t trips = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  do {
+  const double rate = trips_per_second([&] {
     for (int64_t t = 0; t < kTripsPerCheck; ++t)
       for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * a + b;
-    trips += kTripsPerCheck;
-  } while ((elapsed = seconds_since(t0)) < kSeconds);
+  });
   float s = 0;
   for (int i = 0; i < kChains; ++i)
     for (int l = 0; l < kLanes; ++l) s += acc[i][l];
   *sink = s;
-  return static_cast<double>(trips) * kChains * kLanes * 2 / elapsed;
+  return rate * kChains * kLanes * 2;
 }
 #endif
 
@@ -75,19 +85,13 @@ double bf16_dot_rate(float* sink) {
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_setzero_ps();
   const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(2e-3f));
   const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
-  int64_t trips = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  do {
+  const double rate = trips_per_second([&] {
     for (int64_t t = 0; t < kTripsPerCheck; ++t)
       for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-    trips += kTripsPerCheck;
-  } while ((elapsed = seconds_since(t0)) < kSeconds);
-  __m512 sum = acc[0];
-  for (int i = 1; i < kChains; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  *sink = simd::hsum(sum);
+  });
+  *sink = static_cast<float>(sum_chains(acc));
   // Each fp32 lane takes two bf16 products and adds both: 4 FLOPs per lane per instruction.
-  return static_cast<double>(trips) * kChains * 16 * 4 / elapsed;
+  return rate * kChains * 16 * 4;
 }
 #endif
 

@@ -29,23 +29,10 @@ namespace {
 
 const std::string kModel = test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf");
 
-nlohmann::json load_json(const std::string& name) {
-  return nlohmann::json::parse(read_whole_file(test::fixture("prune_smollm2/" + name + ".json")));
-}
+nlohmann::json load_json(const std::string& name) { return test::prune_fixture_json("prune_smollm2", name); }
 
-struct Calibration {
-  std::vector<std::vector<int32_t>> samples;
-  std::vector<int32_t> eval;
-};
-
-const Calibration& calibration() {
-  static const Calibration c = [] {
-    const nlohmann::json j = load_json("calibration");
-    Calibration out;
-    for (const auto& s : j["samples"]) out.samples.push_back(s.get<std::vector<int32_t>>());
-    out.eval = j["eval"].get<std::vector<int32_t>>();
-    return out;
-  }();
+const test::PruneCalibration& calibration() {
+  static const test::PruneCalibration c = test::read_prune_calibration("prune_smollm2");
   return c;
 }
 

@@ -25,23 +25,10 @@ namespace {
 
 const std::string kModel = fixture("stories260k_hf/f32_sharded");
 
-nlohmann::json load_json(const std::string& name) {
-  return nlohmann::json::parse(read_whole_file(fixture("prune_stories260k/" + name + ".json")));
-}
+nlohmann::json load_json(const std::string& name) { return test::prune_fixture_json("prune_stories260k", name); }
 
-struct Calibration {
-  std::vector<std::vector<int32_t>> samples;
-  std::vector<int32_t> eval;
-};
-
-const Calibration& calibration() {
-  static const Calibration c = [] {
-    const nlohmann::json j = load_json("calibration");
-    Calibration out;
-    for (const auto& s : j["samples"]) out.samples.push_back(s.get<std::vector<int32_t>>());
-    out.eval = j["eval"].get<std::vector<int32_t>>();
-    return out;
-  }();
+const test::PruneCalibration& calibration() {
+  static const test::PruneCalibration c = test::read_prune_calibration("prune_stories260k");
   return c;
 }
 
