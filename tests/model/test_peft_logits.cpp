@@ -16,6 +16,18 @@
 namespace frugal {
 namespace {
 
+// Largest |frugal - PEFT| over the reference's token ids and logit columns.
+double max_error_vs_peft(InferenceSession& session, const nlohmann::json& ref, int64_t vocab) {
+  const std::vector<int32_t> ids = ref["ids"];
+  const std::vector<int64_t> columns = ref["columns"];
+  const std::vector<float>& logits = session.forward(ids.data(), static_cast<int64_t>(ids.size()), true);
+  double max_err = 0;
+  for (size_t t = 0; t < ids.size(); ++t)
+    for (size_t k = 0; k < columns.size(); ++k)
+      max_err = std::max(max_err, std::abs(logits[t * vocab + columns[k]] - ref["logits"][t][k].get<double>()));
+  return max_err;
+}
+
 TEST(PeftLogits, FrugalAdapterThroughPeftGivesFrugalLogits) {
   std::ifstream in(test::fixture("peft_logits/reference.json"));
   const nlohmann::json ref = nlohmann::json::parse(in);
@@ -23,16 +35,8 @@ TEST(PeftLogits, FrugalAdapterThroughPeftGivesFrugalLogits) {
   const std::string dir = test::fixture("peft_logits/adapter");
   LoraAdapter adapter = read_peft_adapter(dir, model->config);
   merge_lora_into(model->weights, adapter);
-  const std::vector<int32_t> ids = ref["ids"];
-  const std::vector<int64_t> columns = ref["columns"];
   InferenceSession session(*model, 64, Precision::F32);
-  const std::vector<float>& logits = session.forward(ids.data(), static_cast<int64_t>(ids.size()), true);
-  double max_err = 0;
-  for (size_t t = 0; t < ids.size(); ++t)
-    for (size_t k = 0; k < columns.size(); ++k)
-      max_err = std::max(max_err, std::abs(logits[t * model->config.vocab_size + columns[k]] -
-                                            ref["logits"][t][k].get<double>()));
-  EXPECT_LT(max_err, 1e-3);
+  EXPECT_LT(max_error_vs_peft(session, ref, model->config.vocab_size), 1e-3);
   EXPECT_GT(ref["max_change_from_adapter"].get<double>(), 0.5);  // the adapter really changes the model
 
   // The fixture was written by frugal: today's writer must still produce the same bytes.
@@ -49,16 +53,8 @@ TEST(PeftLogits, UnmergedAdapterGivesPeftLogits) {
   const nlohmann::json ref = nlohmann::json::parse(in);
   auto model = load_model(test::model_cache("SmolLM2-135M-Instruct.Q4_1.gguf"));
   const LoraAdapter adapter = read_peft_adapter(test::fixture("peft_logits/adapter"), model->config);
-  const std::vector<int32_t> ids = ref["ids"];
-  const std::vector<int64_t> columns = ref["columns"];
   InferenceSession session(*model, 64, Precision::F32, &adapter);
-  const std::vector<float>& logits = session.forward(ids.data(), static_cast<int64_t>(ids.size()), true);
-  double max_err = 0;
-  for (size_t t = 0; t < ids.size(); ++t)
-    for (size_t k = 0; k < columns.size(); ++k)
-      max_err = std::max(max_err, std::abs(logits[t * model->config.vocab_size + columns[k]] -
-                                            ref["logits"][t][k].get<double>()));
-  EXPECT_LT(max_err, 1e-3);
+  EXPECT_LT(max_error_vs_peft(session, ref, model->config.vocab_size), 1e-3);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ inline RunResult run_train(int ranks, const std::string& args) {
   return run_command(mpirun(ranks) + frugal_binary() + " train " + args);
 }
 
+// The "loss" of every logged line of a run's metrics.jsonl, in order.
 inline std::vector<double> step_losses(const std::string& output_dir) {
   std::vector<double> losses;
   std::ifstream in(output_dir + "/metrics.jsonl");

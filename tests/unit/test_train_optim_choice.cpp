@@ -14,6 +14,7 @@
 #include "format/safetensors.h"
 #include "io/peft_adapter.h"
 #include "model/model.h"
+#include "data_parallel_util.h"
 #include "run_frugal.h"
 #include "train/train_plan.h"
 #include "train/trainer.h"
@@ -58,16 +59,6 @@ TrainConfig config(const std::string& name, const std::string& optim) {
   return c;
 }
 
-std::vector<double> logged_losses(const std::string& output_dir) {
-  std::vector<double> losses;
-  std::ifstream in(output_dir + "/metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line);
-    if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
-  }
-  return losses;
-}
-
 // Runs 6 steps saving at 3, then again from checkpoint-3 in a fresh folder: the same losses and adapter.
 void trains_and_resumes(TrainConfig full, const std::map<std::string, SafeDtype>& expected_arrays) {
   const TrainReport first = run_training(full);
@@ -87,7 +78,7 @@ void trains_and_resumes(TrainConfig full, const std::map<std::string, SafeDtype>
   fs::copy(full.output_dir + "/checkpoint-3", resumed.output_dir + "/checkpoint-3", fs::copy_options::recursive);
   resumed.resume_from_checkpoint = "latest";
   EXPECT_EQ(run_training(resumed).steps, 6);
-  const std::vector<double> a = logged_losses(full.output_dir), b = logged_losses(resumed.output_dir);
+  const std::vector<double> a = test::step_losses(full.output_dir), b = test::step_losses(resumed.output_dir);
   ASSERT_EQ(a.size(), 6u);
   ASSERT_EQ(b.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(b[i], a[i + 3]) << full.optim << " step " << i + 4;
@@ -143,7 +134,7 @@ void paged_equals_unpaged(const std::string& optim) {
   paged.save_steps = 0;
   run_training(plain);
   run_training(paged);
-  const std::vector<double> a = logged_losses(plain.output_dir), b = logged_losses(paged.output_dir);
+  const std::vector<double> a = test::step_losses(plain.output_dir), b = test::step_losses(paged.output_dir);
   ASSERT_EQ(a.size(), 6u);
   EXPECT_EQ(a, b) << optim;
   auto model = load_model(plain.base_model, plain.tokenizer);
@@ -165,7 +156,7 @@ TEST(TrainOptim, PagedAdamW32bitEqualsUnpaged) {
   plain.save_steps = paged.save_steps = 0;
   run_training(plain);
   run_training(paged);
-  EXPECT_EQ(logged_losses(plain.output_dir), logged_losses(paged.output_dir));
+  EXPECT_EQ(test::step_losses(plain.output_dir), test::step_losses(paged.output_dir));
 }
 
 TEST(TrainOptim, MomentumWithoutSgdIsAConfigError) {

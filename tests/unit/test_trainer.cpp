@@ -12,6 +12,7 @@
 #include "io/gguf_lora.h"
 #include "io/peft_adapter.h"
 #include "model/model.h"
+#include "data_parallel_util.h"
 #include "run_frugal.h"
 #include "train/trainer.h"
 
@@ -46,17 +47,6 @@ TrainConfig base_config(const std::string& name) {
   c.bf16 = false;
   c.logging_steps = 1;
   return c;
-}
-
-std::vector<double> logged_losses(const std::string& output_dir) {
-  std::vector<double> losses;
-  std::ifstream in(output_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line);
-    if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
-  }
-  return losses;
 }
 
 TEST(Trainer, LossFallsAndArtifactsReload) {
@@ -109,7 +99,7 @@ TEST(Trainer, GradientAccumulationEqualsTheBigBatch) {
   acc.gradient_accumulation_steps = 4;
   run_training(big);
   run_training(acc);
-  const std::vector<double> a = logged_losses(big.output_dir), b = logged_losses(acc.output_dir);
+  const std::vector<double> a = test::step_losses(big.output_dir), b = test::step_losses(acc.output_dir);
   ASSERT_EQ(a.size(), 3u);
   ASSERT_EQ(b.size(), 3u);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::abs(a[i])) << "step " << i + 1;
@@ -138,7 +128,7 @@ TEST(Trainer, ResumedRunContinuesExactly) {
   resumed.resume_from_checkpoint = resumed.output_dir + "/checkpoint-3";
   const TrainReport r = run_training(resumed);
   EXPECT_EQ(r.steps, 6);
-  const std::vector<double> a = logged_losses(full.output_dir), b = logged_losses(resumed.output_dir);
+  const std::vector<double> a = test::step_losses(full.output_dir), b = test::step_losses(resumed.output_dir);
   ASSERT_EQ(a.size(), 6u);
   ASSERT_EQ(b.size(), 3u);  // steps 4..6
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(b[i], a[i + 3], 1e-6 * std::abs(a[i + 3])) << "step " << i + 4;
