@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "core/error.h"
@@ -64,6 +65,15 @@ void write_gguf_lora(const std::string& path, const LoraAdapter& adapter, const 
   if (!name.empty()) w.set_string("general.name", name);
   w.set_string("adapter.type", "lora");
   w.set_f32("adapter.lora.alpha", gguf_lora_alpha(adapter.config));
+  // The training run's rope_scaling in the base model's own keys, for frugal to apply at load.
+  // llama.cpp reads no RoPE settings from an adapter: its users pass them as flags (the trainer says which).
+  const ContextExtension& e = adapter.context_extension;
+  if (e.type == RopeType::Linear || e.type == RopeType::Yarn) {
+    const std::string k = model.architecture + ".rope.scaling.";
+    w.set_string(k + "type", rope_type_name(e.type));
+    w.set_f32(k + "factor", static_cast<float>(e.factor));
+    if (e.original_context > 0) w.set_u32(k + "original_context_length", static_cast<uint32_t>(e.original_context));
+  }
 
   const int64_t r = adapter.config.r;
   for (const LoraLayer& l : adapter.layers) {
@@ -91,6 +101,17 @@ LoraAdapter read_gguf_lora(const std::string& path, const LlamaConfig& model) {
     fail(path, "general.architecture", "adapter is for '" + arch + "' but the model is '" + model.architecture + "'");
   const std::string adapter_type = g.get_string("adapter.type");
   if (adapter_type != "lora") fail(path, "adapter.type", "expected \"lora\", found \"" + adapter_type + "\"");
+
+  LoraAdapter adapter;
+  const std::string rope_key = arch + ".rope.scaling.";
+  if (const std::string rope_type = g.get_string(rope_key + "type", ""); !rope_type.empty()) {
+    const std::optional<RopeType> t = rope_type_from_name(rope_type);
+    if (!t || (*t != RopeType::Linear && *t != RopeType::Yarn))
+      fail(path, rope_key + "type", "'" + rope_type + "' is not a scaling an adapter is trained with (linear, yarn)");
+    adapter.context_extension.type = *t;
+    adapter.context_extension.factor = g.get_float(rope_key + "factor");
+    adapter.context_extension.original_context = g.get_int(rope_key + "original_context_length", 0);
+  }
 
   std::map<std::string, std::pair<WeightRole, int64_t>> base_names;
   for (int64_t layer = 0; layer < model.n_layers; ++layer)
@@ -125,7 +146,6 @@ LoraAdapter read_gguf_lora(const std::string& path, const LlamaConfig& model) {
   }
   if (pairs.empty()) fail(path, "", "no LoRA tensors");
 
-  LoraAdapter adapter;
   adapter.config.r = 0;
   size_t offset = 0;
   for (const auto& [key, p] : pairs) {

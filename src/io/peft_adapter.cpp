@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -153,6 +154,39 @@ void apply_layer_filters(std::set<std::pair<int64_t, WeightRole>>& modules, cons
   }
 }
 
+// The training run's rope_scaling, in transformers' spelling: {"rope_type": "linear", "factor": 4.0,
+// "original_max_position_embeddings": 2048}.
+const char* const kRopeScalingMetadata = "rope_scaling";
+
+std::string rope_scaling_metadata(const ContextExtension& e) {
+  nlohmann::ordered_json j;
+  j["rope_type"] = rope_type_name(e.type);
+  j["factor"] = e.factor;
+  j["original_max_position_embeddings"] = e.original_context;
+  return j.dump();
+}
+
+ContextExtension context_extension_from_metadata(const std::string& text, const std::string& path) {
+  const std::string where = std::string("__metadata__.") + kRopeScalingMetadata;
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(path, where, std::string("not valid JSON: ") + e.what());
+  }
+  ContextExtension e;
+  if (!j.is_object() || !j.contains("rope_type") || !j["rope_type"].is_string() || !j.contains("factor") ||
+      !j["factor"].is_number() || !j.contains("original_max_position_embeddings") ||
+      !j["original_max_position_embeddings"].is_number_integer())
+    fail(path, where, "expected {\"rope_type\": ..., \"factor\": ..., \"original_max_position_embeddings\": ...}");
+  const std::optional<RopeType> type = rope_type_from_name(j["rope_type"].get<std::string>());
+  if (!type) fail(path, where + ".rope_type", "unknown RoPE scaling type " + j["rope_type"].dump());
+  e.type = *type;
+  e.factor = j["factor"].get<double>();
+  e.original_context = j["original_max_position_embeddings"].get<int64_t>();
+  return e;
+}
+
 }  // namespace
 
 std::string peft_tensor_key(WeightRole role, int64_t layer, bool is_a) {
@@ -179,7 +213,12 @@ void write_peft_adapter(const std::string& dir, const LoraAdapter& adapter, cons
     tensors.push_back({peft_tensor_key(l.role, l.layer, true), SafeDtype::F32, {c.r, l.in}, bytes(adapter.a(l), c.r * l.in)});
     tensors.push_back({peft_tensor_key(l.role, l.layer, false), SafeDtype::F32, {l.out, c.r}, bytes(adapter.b(l), l.out * c.r)});
   }
-  write_safetensors(dir + "/" + kWeightsName, tensors, {{"format", "pt"}});
+  std::map<std::string, std::string> metadata{{"format", "pt"}};
+  // In the weights' metadata rather than adapter_config.json, whose unknown keys older PEFT versions
+  // refuse: PEFT ignores it, frugal applies it to the base when it loads the adapter.
+  if (adapter.context_extension.extends())
+    metadata[kRopeScalingMetadata] = rope_scaling_metadata(adapter.context_extension);
+  write_safetensors(dir + "/" + kWeightsName, tensors, metadata);
 
   // target_modules: the short names, in the canonical order, of every role that has an adapter.
   json targets = json::array();
@@ -308,6 +347,8 @@ LoraAdapter read_peft_adapter(const std::string& dir, const LlamaConfig& model) 
     }
   }
   if (adapter.layers.empty()) fail(config_path, "target_modules", "selects no module of the model");
+  if (const auto it = file.metadata().find(kRopeScalingMetadata); it != file.metadata().end())
+    adapter.context_extension = context_extension_from_metadata(it->second, weights_path);
   for (WeightRole role : kLinearRoles)
     for (const LoraLayer& l : adapter.layers)
       if (l.role == role) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "model/context_extension.h"
 #include "model/llama_config.h"
 #include "model/weights.h"
 
@@ -36,6 +37,9 @@ struct LoraAdapter {
   LoraConfig config;
   std::vector<LoraLayer> layers;
   std::vector<float> values;  // every A and B, contiguous
+  // The RoPE scaling the adapter was trained with (rope_scaling in training): the base must run with
+  // it for the adapter's outputs to mean what they meant in training.
+  ContextExtension context_extension;
 
   // Adapters for every targeted projection of every layer, PEFT's default init: A kaiming-uniform
   // (a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in))), B zero; deterministic from config.seed.

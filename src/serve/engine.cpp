@@ -22,6 +22,10 @@ GenerationEngine::~GenerationEngine() = default;
 void GenerationEngine::add_adapter(const std::string& id, LoraAdapter adapter) {
   if (id.empty()) fail("adapter: the model id is empty");
   if (id == options_.base_id || adapters_.count(id)) fail("adapter '" + id + "': this model id is already served");
+  // One base serves every adapter with one RoPE; an adapter trained for a stretched context needs its own.
+  if (adapter.context_extension.extends())
+    fail("adapter '" + id + "': trained with rope_scaling " + context_extension_text(adapter.context_extension) +
+         ", which the shared base does not use: serve the merged model (frugal merge) instead");
   adapters_[id] = std::make_shared<const LoraAdapter>(std::move(adapter));
   adapter_order_.push_back(id);
 }

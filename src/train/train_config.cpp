@@ -87,6 +87,7 @@ const std::vector<OptionDecl>& declarations() {
     Rule target_list;
     target_list.accepts_list = true;
     const std::string_view data = "model and data", method = "method", optim = "optimisation", book = "bookkeeping",
+                           context = "context extension",
                            dist = "several processes (mpirun -np N frugal train ...)";
     const Rule zero_to_three{Bound{0, true}, Bound{3, true}, {}};
     return std::vector<OptionDecl>{
@@ -132,6 +133,16 @@ const std::vector<OptionDecl>& declarations() {
             "hold the frozen linear weights as int8 with one scale per row (bitsandbytes' LLM.int8 layout)"),
         opt(method, "keep_gguf_quantization", &C::keep_gguf_quantization, any(),
             "train on a GGUF base's linear weights as stored (Q4_K, Q8_0, F16, ...), dequantized per product"),
+        opt(context, "rope_scaling.type", &C::rope_scaling_type, one_of({"none", "linear", "dynamic", "yarn"}),
+            "RoPE scaling to train the model for a longer context than it was trained for: linear (position "
+            "interpolation), dynamic (NTK-aware, past the original length) or yarn; saved with the adapter and "
+            "the merged model so inference uses it"),
+        opt(context, "rope_scaling.factor", &C::rope_scaling_factor, at_least(1),
+            "how many times the original context the model should reach (e.g. 4: 8k -> 32k)"),
+        opt(context, "rope_scaling.original_max_position_embeddings",
+            &C::rope_scaling_original_max_position_embeddings, at_least(0),
+            "the context the model was trained for; 0 = the model's own (max_position_embeddings / "
+            "context_length)"),
         opt(optim, "learning_rate", &C::learning_rate, above(0), "peak learning rate"),
         opt(optim, "lr_scheduler", &C::lr_scheduler, one_of({"constant", "linear", "cosine"}),
             "learning-rate schedule after warmup: constant, linear or cosine (to 0)"),
@@ -389,28 +400,32 @@ std::string read_text_file(const std::string& path) {
   return read_whole_file(path, "cannot open the config file", "cannot read the config file");
 }
 
-void apply_yaml(TrainConfig& c, const std::string& path, std::map<std::string, Origin>& origins) {
-  const std::string text = read_text_file(path);
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    fail(path, "line " + std::to_string(e.mark.line + 1), "not valid YAML: " + e.msg);
-  }
-  if (root.IsNull()) return;  // an empty file: everything from defaults and overrides
-  if (!root.IsMap()) fail(path, "", "expected a mapping of `key: value` lines at the top level");
-  std::map<std::string, int> seen_on_line;
-  for (const auto& kv : root) {
+// Whether some declared option is named `prefix.<something>`: a mapping under `prefix` holds them.
+bool is_group(std::string_view prefix) {
+  for (const OptionDecl& d : declarations())
+    if (d.name.size() > prefix.size() && d.name.substr(0, prefix.size()) == prefix && d.name[prefix.size()] == '.')
+      return true;
+  return false;
+}
+
+// The entries of one YAML mapping; `prefix` is "" at the top level, "rope_scaling." inside its mapping.
+void apply_yaml_map(TrainConfig& c, const std::string& path, const YAML::Node& map, const std::string& prefix,
+                    std::map<std::string, Origin>& origins, std::map<std::string, int>& seen_on_line) {
+  for (const auto& kv : map) {
     const int line = kv.first.Mark().line + 1;
     const std::string at = " (line " + std::to_string(line) + ")";
     if (!kv.first.IsScalar()) fail(path, "line " + std::to_string(line), "a key must be a plain name");
-    const std::string name = kv.first.Scalar();
+    const std::string name = prefix + kv.first.Scalar();
+    const YAML::Node& node = kv.second;
+    if (node.IsMap() && is_group(name)) {  // rope_scaling: {type: linear, factor: 4}, as axolotl writes it
+      apply_yaml_map(c, path, node, name + ".", origins, seen_on_line);
+      continue;
+    }
     const OptionDecl* d = find_decl(name);
     if (!d) fail(path, "key " + name + at, unknown_option_message(name));
     // yaml-cpp keeps both entries of a repeated key; silently taking one would hide a mistake.
     if (auto [it, fresh] = seen_on_line.emplace(name, line); !fresh)
       fail(path, "key " + name + at, "given twice (first on line " + std::to_string(it->second) + ")");
-    const YAML::Node& node = kv.second;
     std::string value;
     if (node.IsNull()) {
       if (!std::holds_alternative<std::string TrainConfig::*>(d->field))
@@ -430,6 +445,20 @@ void apply_yaml(TrainConfig& c, const std::string& path, std::map<std::string, O
     if (const std::string problem = assign(c, *d, value); !problem.empty()) fail(path, "key " + name + at, problem);
     origins[name] = Origin{path, "key " + name + at};
   }
+}
+
+void apply_yaml(TrainConfig& c, const std::string& path, std::map<std::string, Origin>& origins) {
+  const std::string text = read_text_file(path);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(path, "line " + std::to_string(e.mark.line + 1), "not valid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return;  // an empty file: everything from defaults and overrides
+  if (!root.IsMap()) fail(path, "", "expected a mapping of `key: value` lines at the top level");
+  std::map<std::string, int> seen_on_line;
+  apply_yaml_map(c, path, root, "", origins, seen_on_line);
 }
 
 // Plain YAML scalars are kept for readability; anything another YAML reader could take for a number,
@@ -485,14 +514,27 @@ TrainConfig train_config_from_overrides(const std::vector<std::string>& override
 
 std::string train_config_to_yaml(const TrainConfig& config) {
   std::string out = "# frugal training config (every key; `frugal train --help` explains them)\n";
-  std::string_view section;
+  std::string_view section, group;
   for (const OptionDecl& d : declarations()) {
     if (d.section != section) {
       section = d.section;
+      group = {};
       out += "\n# " + std::string(section) + "\n";
     }
     const bool is_string = std::holds_alternative<std::string TrainConfig::*>(d.field);
-    out += std::string(d.name) + ": " + (is_string ? yaml_string(value_text(config, d)) : value_text(config, d)) + "\n";
+    const std::string value = is_string ? yaml_string(value_text(config, d)) : value_text(config, d);
+    // rope_scaling.factor is written inside a `rope_scaling:` mapping, the spelling axolotl reads.
+    const size_t dot = d.name.find('.');
+    if (dot == std::string_view::npos) {
+      group = {};
+      out += std::string(d.name) + ": " + value + "\n";
+      continue;
+    }
+    if (d.name.substr(0, dot) != group) {
+      group = d.name.substr(0, dot);
+      out += std::string(group) + ":\n";
+    }
+    out += "  " + std::string(d.name.substr(dot + 1)) + ": " + value + "\n";
   }
   return out;
 }

@@ -38,6 +38,10 @@ struct TrainConfig {
   bool bnb_4bit_use_double_quant = true;      // 8-bit block scales (0.127 instead of 0.5 bits/param)
   bool load_in_8bit = false;                  // the frozen linear weights as int8 rows (LLM.int8's layout)
   bool keep_gguf_quantization = false;        // a GGUF base's linear weights kept in the file's types
+  // context extension (axolotl's `rope_scaling: {type: linear, factor: 4}`)
+  std::string rope_scaling_type = "none";     // none | linear | dynamic | yarn
+  double rope_scaling_factor = 1.0;
+  int64_t rope_scaling_original_max_position_embeddings = 0;  // 0: the model's trained context
   // optimisation
   double learning_rate = 2e-4;
   std::string lr_scheduler = "cosine";  // constant | linear | cosine
@@ -67,7 +71,8 @@ struct TrainConfig {
   friend bool operator==(const TrainConfig&, const TrainConfig&) = default;
 };
 
-// Reads a YAML config (flat keys as above), then applies `overrides` ("--key value" pairs from the
+// Reads a YAML config (keys as above; a dotted name such as rope_scaling.factor is written either
+// flat or as a key of its mapping, `rope_scaling: {factor: 4}`), then applies `overrides` ("--key value" pairs from the
 // command line), validates every value, and fails with "file: key: problem" on anything wrong,
 // including unknown keys.
 TrainConfig load_train_config(const std::string& yaml_path, const std::vector<std::string>& overrides);

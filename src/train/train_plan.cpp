@@ -130,6 +130,31 @@ PlanInputs plan_inputs_from_train_config(const TrainConfig& c, const ModelShape&
   return in;
 }
 
+ContextExtension requested_context_extension(const TrainConfig& c) {
+  ContextExtension e;
+  if (c.rope_scaling_type == "none") return e;
+  e.type = *rope_type_from_name(c.rope_scaling_type);  // one of the declared choices
+  e.factor = c.rope_scaling_factor;
+  e.original_context = c.rope_scaling_original_max_position_embeddings;
+  return e;
+}
+
+std::string context_note(const TrainConfig& c, const LlamaConfig& model) {
+  const ContextExtension e = requested_context_extension(c);
+  if (e.extends())
+    return "rope_scaling " + context_extension_text(e) +
+           (e.type == RopeType::Dynamic
+                ? ": positions past " + std::to_string(model.context_length) + " are rescaled as they come\n"
+                : ": the model is trained for " + std::to_string(model.context_length) + " tokens\n");
+  if (model.context_length > 0 && c.sequence_len > model.context_length)
+    return printf_str(
+        "sequence_len %lld is past the %lld tokens the model was trained for, and nothing stretches its "
+        "positions: rope_scaling: {type: linear, factor: %g} would (position interpolation)\n",
+        static_cast<long long>(c.sequence_len), static_cast<long long>(model.context_length),
+        std::ceil(static_cast<double>(c.sequence_len) / static_cast<double>(model.context_length)));
+  return "";
+}
+
 int training_threads(const TrainConfig& c) {
   return c.threads > 0 ? static_cast<int>(c.threads) : omp_get_max_threads();
 }
@@ -206,7 +231,10 @@ nlohmann::ordered_json self_check_json(const RunPrediction& p, double peak_rss, 
 }
 
 std::string train_plan_text(const TrainConfig& c) {
-  const ModelShape model = model_shape_from_file(c.base_model, c.tokenizer);
+  ModelShape model = model_shape_from_file(c.base_model, c.tokenizer);
+  // Planned at the context the run trains for (as the trainer extends the loaded model's config):
+  // the planner's longest sequence follows the extension.
+  if (model.has_dims()) extend_context(model.config, requested_context_extension(c), c.base_model);
   PlanInputs in = plan_inputs_from_train_config(c, model, Profile::Frugal);
   PlanReport report = make_plan_report(in, ComputeInputs{}, machine_memory_bytes());
   report.compute = frugal_runtime_compute(in, training_threads(c));
@@ -220,6 +248,7 @@ std::string train_plan_text(const TrainConfig& c) {
       "planned for micro_batch_size x sequence_len = %lld x %lld tokens, the most a micro-batch can "
       "hold; a run plans again for its longest real micro-batch once the data is tokenized\n",
       static_cast<long long>(c.micro_batch_size), static_cast<long long>(c.sequence_len));
+  if (model.has_dims()) out += context_note(c, model.config);
   if (c.bf16 && !in.mixed_precision) out += "bf16 asked for, but this CPU has no native bf16: f32 matmuls\n";
   if (c.method != "full" && !c.init_adapter.empty())
     out += "init_adapter set: its own rank and targets apply; planned with lora_r and lora_target_modules\n";

@@ -9,6 +9,7 @@
 
 #include "data/batch.h"
 #include "data/batching.h"
+#include "model/context_extension.h"
 #include "plan/compute_model.h"
 #include "plan/memory_model.h"
 #include "train/train_config.h"
@@ -34,6 +35,13 @@ void check_base_settings(const TrainConfig& config);
 // bitsandbytes saved quantized is planned as QLoRA over its stored 4 or 8 bits.
 PlanInputs plan_inputs_from_train_config(const TrainConfig& config, const ModelShape& model,
                                          Profile profile = Profile::Frugal);
+
+// The context extension the rope_scaling keys ask for (type none: none).
+ContextExtension requested_context_extension(const TrainConfig& config);
+// A line on the run's context: the extension and the context it reaches, or a warning when
+// sequence_len is past what the model was trained for with nothing to stretch it; "" otherwise.
+// `model` is the config after extend_context.
+std::string context_note(const TrainConfig& config, const LlamaConfig& model);
 
 // Threads the run uses: config.threads, or OpenMP's default (all cores) for 0.
 int training_threads(const TrainConfig& config);

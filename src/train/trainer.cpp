@@ -205,6 +205,10 @@ TrainReport run_training(const TrainConfig& c) {
 
   const LoadOptions load = base_load_options(c);
   std::unique_ptr<Model> model = load_model(c.base_model, c.tokenizer, load);
+  // rope_scaling: the model is trained (and its adapter saved) for the stretched context.
+  ContextExtension extension = requested_context_extension(c);
+  if (extension.extends() && extension.original_context == 0) extension.original_context = model->config.context_length;
+  extend_context(model->config, extension, c.base_model);
   PreparedData data = prepare_data(data_options(c), *model->tokenizer);
   say(data.summary);
   const std::vector<Example>& train = data.train;
@@ -217,6 +221,15 @@ TrainReport run_training(const TrainConfig& c) {
       lora = std::make_unique<LoraAdapter>(gguf ? read_gguf_lora(c.init_adapter, model->config)
                                                 : read_peft_adapter(c.init_adapter, model->config));
       lora->config.dropout = static_cast<float>(c.lora_dropout);
+      const ContextExtension& trained = lora->context_extension;
+      if (trained.extends() && extension.extends() && !(trained == extension))
+        fail(c.init_adapter, "rope_scaling",
+             "the adapter was trained with " + context_extension_text(trained) + ", the config asks for " +
+                 context_extension_text(extension) + ": drop the config's rope_scaling or start a fresh adapter");
+      if (trained.extends() && !extension.extends()) {
+        extension = trained;
+        extend_context(model->config, extension, c.init_adapter);
+      }
     } else {
       LoraConfig lc;
       lc.r = c.lora_r;
@@ -228,6 +241,11 @@ TrainReport run_training(const TrainConfig& c) {
       lora = std::make_unique<LoraAdapter>(LoraAdapter::create(model->config, lc));
     }
   }
+  if (lora) lora->context_extension = extension;  // saved with the adapter, applied wherever it is loaded
+  if (extension.extends() && !requested_context_extension(c).extends())
+    say("init_adapter was trained with rope_scaling " + context_extension_text(extension) + ": the model runs with it");
+  else if (std::string note = context_note(c, model->config); !note.empty())
+    say(note.substr(0, note.size() - 1));
   TrainingPass pass(*model, lora.get(), {precision, c.gradient_checkpointing, full});
   std::string trainable_layout;
   const OptimizerChoice optimizer = optimizer_choice(c.optim, c.momentum, c.output_dir);
@@ -511,6 +529,15 @@ TrainReport run_training(const TrainConfig& c) {
     if (root) {
       write_peft_adapter(report.adapter_dir, *lora, model->config, c.base_model);
       write_gguf_lora(c.output_dir + "/adapter.gguf", *lora, model->config, model->name);
+      if (extension.type == RopeType::Dynamic)
+        say("adapter.gguf: llama.cpp has no dynamic NTK RoPE scaling; run the adapter with frugal or transformers");
+      else if (extension.extends())
+        say(printf_str("adapter.gguf: llama.cpp takes RoPE scaling from flags, not from an adapter: --rope-scaling %s "
+                       "--rope-scale %g%s",
+                       rope_type_name(extension.type), extension.factor,
+                       extension.type == RopeType::Yarn
+                           ? (" --yarn-orig-ctx " + std::to_string(extension.original_context)).c_str()
+                           : ""));
     }
   } else {
     trainables.gather_all_weights();  // ZeRO-3: the blocks' shards, collectively

@@ -137,6 +137,23 @@ TEST(PlanTrain, PlanOnlyPrintsThePlanOfTheRunAndTrainsNothing) {
   EXPECT_NE(r.out.find(total_line), std::string::npos) << total_line << r.out;
 }
 
+// Past the model's trained context the plan says what would stretch it; with rope_scaling it plans
+// for the stretched context and says so.
+TEST(PlanTrain, PlanOnlySaysWhatStretchesTheContext) {
+  const std::string base = "train --base_model " + kStories + " --tokenizer " + kTok +
+                           " --dataset does-not-matter.jsonl --lora_r 4 --sequence_len 2048 --bf16 false --plan-only";
+  test::RunResult r = test::run_frugal(base);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("sequence_len 2048 is past the 512 tokens the model was trained for, and nothing stretches "
+                       "its positions: rope_scaling: {type: linear, factor: 4} would"),
+            std::string::npos)
+      << r.out;
+  r = test::run_frugal(base + " --rope_scaling.type linear --rope_scaling.factor 4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rope_scaling linear x4: the model is trained for 2048 tokens"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("is past the"), std::string::npos) << r.out;
+}
+
 // A real run records the plan next to its measurements. On stories260K the process' fixed overhead
 // is half the peak, so this checks the bookkeeping and that overhead more than the buffer model
 // (tests/model/test_plan_train_run.cpp checks that on SmolLM2-135M).

@@ -21,7 +21,11 @@
 #include "format/safetensors.h"
 #include "infer/session.h"
 #include "io/export_model.h"
+#include "io/gguf_lora.h"
 #include "io/hf_rope.h"
+#include "io/peft_adapter.h"
+#include "model/context_extension.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "model/training_pass.h"
 #include "test_paths.h"
@@ -233,6 +237,89 @@ TEST(RopeGguf, Llama3RopeFreqsGgufMatchesTransformersAtFourTimesTheOriginalConte
   auto model = load_model(test::fixture("families/llama3/model.gguf"));
   ASSERT_EQ(model->config.rope_scaling.freq_divisors.size(), 8u);
   EXPECT_LT(session_error(*model, fx, "llama3"), 1e-4);
+}
+
+// ---------------------------------------------------------------- (d) context extension (training's rope_scaling key)
+
+ContextExtension extension_of_fixture(const RopeModels& fx, const std::string& type) {
+  const nlohmann::json& config = fx.spec["configs"][type];
+  const nlohmann::json& rope = config["rope_scaling"];
+  ContextExtension e;
+  e.type = *rope_type_from_name(type);
+  e.factor = rope["factor"];
+  // transformers' dynamic stretches from max_position_embeddings, YaRN from its own key.
+  e.original_context = type == "dynamic" ? config["max_position_embeddings"].get<int64_t>()
+                                         : rope.value("original_max_position_embeddings", int64_t{0});
+  return e;
+}
+
+// The key put on a model without scaling gives the model transformers builds from a config.json
+// with that scaling: logits at 4x the original context and the training loss.
+TEST(RopeContextExtension, KeyOnAnUnscaledModelIsTransformersScaledModel) {
+  RopeModels fx;
+  for (const std::string type : {"linear", "dynamic", "yarn"}) {
+    auto model = load_model(fx.folder("default", "extend_" + type));
+    ASSERT_FALSE(model->config.rope_scaling.scales());
+    const ContextExtension e = extension_of_fixture(fx, type);
+    extend_context(model->config, e, "config.yaml");
+    EXPECT_EQ(rope_type_name(model->config.rope_scaling.type), type);
+    // linear and YaRN reach original x factor (linear's original: the model's 256); dynamic keeps
+    // the length past which it rescales, as transformers reads max_position_embeddings.
+    EXPECT_EQ(model->config.context_length, type == "linear" ? 1024 : type == "yarn" ? 256 : 64) << type;
+    EXPECT_LT(session_error(*model, fx, type), 1e-4) << type;
+  }
+}
+
+TEST(RopeContextExtension, AdapterFilesCarryTheExtensionAndLoadsApplyIt) {
+  RopeModels fx;
+  auto model = load_model(fx.folder("default"));
+  LoraConfig lc;
+  lc.targets = parse_lora_targets("q_proj,v_proj");
+  LoraAdapter adapter = LoraAdapter::create(model->config, lc);
+  adapter.context_extension = {RopeType::Yarn, 4.0, 64};
+  const std::string dir = fx.temp.make("adapter");
+  write_peft_adapter(dir, adapter, model->config, "base");
+  EXPECT_EQ(read_peft_adapter(dir, model->config).context_extension, adapter.context_extension);
+  // PEFT's reader ignores safetensors metadata; adapter_config.json keeps only keys every PEFT knows.
+  EXPECT_EQ(test::read_file(dir + "/adapter_config.json").find("rope"), std::string::npos);
+  write_gguf_lora(dir + "/adapter.gguf", adapter, model->config, "base");
+  EXPECT_EQ(read_gguf_lora(dir + "/adapter.gguf", model->config).context_extension, adapter.context_extension);
+  adapter.context_extension = {RopeType::Linear, 2.0, 0};
+  write_gguf_lora(dir + "/linear.gguf", adapter, model->config, "base");
+  EXPECT_EQ(read_gguf_lora(dir + "/linear.gguf", model->config).context_extension, adapter.context_extension);
+  // An adapter without one carries none.
+  adapter.context_extension = {};
+  write_peft_adapter(dir + "/plain", adapter, model->config, "base");
+  EXPECT_FALSE(read_peft_adapter(dir + "/plain", model->config).context_extension.extends());
+}
+
+TEST(RopeContextExtension, RefusesToStackOnAScaledModelOrUntrainableTypes) {
+  RopeModels fx;
+  auto scaled = load_model(fx.folder("llama3"));
+  const auto error_of = [](LlamaConfig c, ContextExtension e) -> std::string {
+    try {
+      extend_context(c, e, "config.yaml");
+    } catch (const Error& err) {
+      return err.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of(scaled->config, {RopeType::Linear, 2.0, 0})
+                .find("config.yaml: rope_scaling: the model already scales its RoPE (llama3)"),
+            std::string::npos);
+  auto plain = load_model(fx.folder("default", "plain"));
+  EXPECT_NE(error_of(plain->config, {RopeType::LongRope, 2.0, 0})
+                .find("rope_scaling.type: longrope cannot be chosen for training"),
+            std::string::npos);
+  LlamaConfig no_context = plain->config;
+  no_context.context_length = 0;
+  EXPECT_NE(error_of(no_context, {RopeType::Yarn, 2.0, 0})
+                .find("rope_scaling.original_max_position_embeddings: missing"),
+            std::string::npos);
+  // The do-nothing extension changes nothing.
+  LlamaConfig same = plain->config;
+  extend_context(same, {}, "config.yaml");
+  EXPECT_EQ(same.context_length, plain->config.context_length);
 }
 
 // ---------------------------------------------------------------- bad input

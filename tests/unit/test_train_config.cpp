@@ -245,6 +245,9 @@ TEST_F(TrainConfigTest, YamlRoundTripsEveryKey) {
   c.lora_dropout = 0.05;
   c.lora_target_modules = "q_proj,v_proj";
   c.use_rslora = true;
+  c.rope_scaling_type = "yarn";
+  c.rope_scaling_factor = 4;
+  c.rope_scaling_original_max_position_embeddings = 8192;
   c.learning_rate = 3.14159e-5;
   c.lr_scheduler = "linear";
   c.warmup_steps = 17;
@@ -277,18 +280,56 @@ TEST_F(TrainConfigTest, YamlRoundTripsEveryKey) {
   EXPECT_EQ(load_train_config(write(train_config_to_yaml(d), "d.yaml"), {}), d);
 }
 
+// axolotl writes `rope_scaling: {type: linear, factor: 4}`; the same keys also read flat, from the
+// command line with a dot, and are echoed as a mapping.
+TEST_F(TrainConfigTest, RopeScalingIsAMappingAsAxolotlWritesIt) {
+  const TrainConfig c = load_train_config(write(kRequired + "rope_scaling:\n  type: linear\n  factor: 4\n"), {});
+  EXPECT_EQ(c.rope_scaling_type, "linear");
+  EXPECT_EQ(c.rope_scaling_factor, 4.0);
+  EXPECT_EQ(c.rope_scaling_original_max_position_embeddings, 0);
+  const TrainConfig flow = load_train_config(write(kRequired + "rope_scaling: {type: yarn, factor: 2.5}\n"),
+                                             {"--rope_scaling.original_max_position_embeddings", "4096"});
+  EXPECT_EQ(flow.rope_scaling_type, "yarn");
+  EXPECT_EQ(flow.rope_scaling_factor, 2.5);
+  EXPECT_EQ(flow.rope_scaling_original_max_position_embeddings, 4096);
+  const TrainConfig flat = load_train_config(write(kRequired + "rope_scaling.type: dynamic\n"), {});
+  EXPECT_EQ(flat.rope_scaling_type, "dynamic");
+  EXPECT_NE(train_config_to_yaml(c).find("\nrope_scaling:\n  type: linear\n  factor: 4.0\n"), std::string::npos)
+      << train_config_to_yaml(c);
+
+  EXPECT_NE(error_of(kRequired + "rope_scaling:\n  type: ntk\n").find("key rope_scaling.type (line 4): 'ntk' is not one of"),
+            std::string::npos);
+  EXPECT_NE(error_of(kRequired + "rope_scaling:\n  type: linear\n  factor: 0.5\n")
+                .find("key rope_scaling.factor (line 5): 0.5 is out of range: must be >= 1"),
+            std::string::npos);
+  EXPECT_NE(error_of(kRequired + "rope_scaling:\n  rope_type: linear\n")
+                .find("key rope_scaling.rope_type (line 4): unknown option (did you mean rope_scaling.type?)"),
+            std::string::npos);
+  EXPECT_NE(error_of(kRequired + "rope_scaling:\n  type: linear\nrope_scaling.type: yarn\n")
+                .find("key rope_scaling.type (line 5): given twice (first on line 4)"),
+            std::string::npos);
+  EXPECT_NE(error_of(kRequired + "rope_scaling: 4\n").find("key rope_scaling (line 3): unknown option"),
+            std::string::npos);
+}
+
 TEST_F(TrainConfigTest, HelpListsEveryKeyWithDefault) {
   const std::string help = train_config_help();
   const std::string yaml = train_config_to_yaml(TrainConfig{});
   size_t keys = 0;
   std::istringstream lines(yaml);
+  std::string group;  // rope_scaling: its keys follow, indented
   for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line[0] == '#') continue;
-    const std::string key = line.substr(0, line.find(':'));
+    if (line.back() == ':') {
+      group = line.substr(0, line.size() - 1);
+      continue;
+    }
+    const bool nested = line.rfind("  ", 0) == 0;
+    const std::string key = (nested ? group + "." : "") + line.substr(nested ? 2 : 0, line.find(':') - (nested ? 2 : 0));
     ++keys;
     EXPECT_NE(help.find("--" + key + " "), std::string::npos) << key;
   }
-  EXPECT_EQ(keys, 53u);  // one per TrainConfig field
+  EXPECT_EQ(keys, 56u);  // one per TrainConfig field
   EXPECT_NE(help.find("[default: 2.0e-04]"), std::string::npos);
   EXPECT_NE(help.find("--base_model TEXT"), std::string::npos);
   EXPECT_NE(help.find("(required)"), std::string::npos);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "io/gguf_lora.h"
 #include "io/peft_adapter.h"
 #include "model/model.h"
@@ -164,6 +165,65 @@ TEST(Trainer, MergedModelEqualsBasePlusAdapterAndTrainingContinuesFromIt) {
   fresh.dataset = c.dataset;
   fresh.max_steps = 1;
   EXPECT_LT(first.first_loss, run_training(fresh).first_loss * 0.8);
+}
+
+// rope_scaling stretches the positions for training, and the stretch travels with what training
+// makes: both adapter files, the merged model (GGUF and Hugging Face), and a run continuing from the adapter.
+TEST(Trainer, RopeScalingTravelsWithTheAdapterAndTheMergedModel) {
+  TrainConfig c = base_config("rope");
+  c.max_steps = 2;
+  c.rope_scaling_type = "linear";
+  c.rope_scaling_factor = 2;
+  const TrainReport r = run_training(c);
+  TrainConfig plain = base_config("rope_plain");
+  plain.dataset = c.dataset;
+  plain.max_steps = 1;
+  EXPECT_NE(r.first_loss, run_training(plain).first_loss);  // interpolated positions: another model
+  EXPECT_NE(test::read_file(c.output_dir + "/config.yaml").find("rope_scaling:\n  type: linear\n  factor: 2.0\n"),
+            std::string::npos);
+
+  const std::string model = " -m " + c.base_model + " --tokenizer " + c.tokenizer;
+  const std::string merged_gguf = c.output_dir + "/merged.gguf", merged_hf = c.output_dir + "/merged_hf";
+  for (const std::string& out : {merged_gguf, merged_hf}) {
+    test::RunResult m = test::run_frugal("merge" + model + " --adapter " + c.output_dir + "/adapter -o " + out + " --dtype f32");
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+  }
+  const nlohmann::json hf = nlohmann::json::parse(test::read_file(merged_hf + "/config.json"));
+  EXPECT_EQ(hf["rope_scaling"]["rope_type"], "linear");
+  EXPECT_EQ(hf["rope_scaling"]["factor"], 2.0);
+  EXPECT_EQ(hf["max_position_embeddings"], 1024);  // stories260K's 512, stretched
+
+  const std::string text_path = std::string(::testing::TempDir()) + "frugal_trainer_rope.txt";
+  std::ofstream(text_path) << "Tom had a little dog named Max. The sun was warm.";
+  const std::string ppl = " -f " + text_path + " --add-bos --dtype f32 --json";
+  const auto perplexity = [&](const std::string& args) {
+    test::RunResult p = test::run_frugal("perplexity" + args + ppl);
+    EXPECT_EQ(p.exit_code, 0) << p.err;
+    return p.exit_code == 0 ? nlohmann::json::parse(p.out)["perplexity"].get<double>() : -1.0;
+  };
+  const double with_peft = perplexity(model + " --adapter " + c.output_dir + "/adapter");
+  EXPECT_NEAR(perplexity(model + " --adapter " + c.output_dir + "/adapter.gguf"), with_peft, 1e-4);
+  EXPECT_NEAR(perplexity(" -m " + merged_gguf), with_peft, 1e-4);
+
+  // Continuing from the adapter keeps its stretch; asking for another one is refused in one line.
+  TrainConfig next = base_config("rope_continue");
+  next.dataset = c.dataset;
+  next.init_adapter = c.output_dir + "/adapter";
+  next.max_steps = 1;
+  run_training(next);
+  EXPECT_EQ(read_peft_adapter(next.output_dir + "/adapter", load_model(c.base_model, c.tokenizer)->config)
+                .context_extension,
+            (ContextExtension{RopeType::Linear, 2.0, 512}));
+  next.rope_scaling_type = "yarn";
+  next.rope_scaling_factor = 4;
+  try {
+    run_training(next);
+    ADD_FAILURE() << "a second stretch was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rope_scaling: the adapter was trained with linear x2 from 512, the config asks for yarn x4 from 512"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Trainer, FullFineTuningTrainsEveryWeightAndExportsAModel) {

@@ -69,7 +69,12 @@ LoadOptions load_options_from(const Options& o) {
 
 std::unique_ptr<Model> load_with(const Options& o, const LoadOptions& load, bool merge_adapter = true) {
   std::unique_ptr<Model> model = load_model(o.get("model"), o.get("tokenizer"), load);
-  if (merge_adapter && o.was_set("adapter")) merge_lora_into(model->weights, load_adapter(o.get("adapter"), model->config));
+  if (merge_adapter && o.was_set("adapter")) {
+    const LoraAdapter adapter = load_adapter(o.get("adapter"), model->config);
+    // Trained under rope_scaling: the merged model runs (and is exported) with the same RoPE.
+    extend_context(model->config, adapter.context_extension, o.get("adapter"));
+    merge_lora_into(model->weights, adapter);
+  }
   return model;
 }
 
