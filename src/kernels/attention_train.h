@@ -2,8 +2,9 @@
 // never attend across their boundary (segments) and padding (segment -1) attends to nothing.
 // The forward saves only the log-sum-exp per query; the backward recomputes the probabilities
 // (memory-efficient attention: no [B, H, T, T] tensor is ever kept). The fast path works one
-// (row, kv head) at a time: the query heads sharing that kv head are stacked and every product is
-// a gemm through oneDNN, with the causal/segment mask applied between the products.
+// (row, kv head, block of 256 queries) at a time: the block's queries of the heads sharing that kv
+// head are stacked and every product is a gemm through oneDNN over the keys the block can see,
+// with the causal/segment mask applied between the products. Its scratch is linear in T.
 #pragma once
 #include <cstdint>
 

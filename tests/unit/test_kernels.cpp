@@ -199,6 +199,36 @@ TEST(AttentionTrain, SlidingWindowAndScaleFastPathMatchesReference) {
   }
 }
 
+// Past one block of queries (256): several blocks per row, packed segments that cross a block
+// boundary, a window, and a row whose last block is padding only.
+TEST(AttentionTrain, QueryBlocksOfALongRowMatchTheReference) {
+  const int64_t B = 2, T = 600, H = 4, KVH = 2, D = 8;
+  std::vector<int32_t> seg(B * T);
+  for (int64_t t = 0; t < T; ++t) {
+    seg[t] = t < 300 ? 0 : t < 550 ? 1 : 2;   // row 0: segments across the 256 and 512 boundaries
+    seg[T + t] = t < 500 ? 0 : -1;            // row 1: 100 pads, the third block all padding
+  }
+  auto q = random_vector(B * T * H * D, 61), k = random_vector(B * T * KVH * D, 62), v = random_vector(B * T * KVH * D, 63);
+  auto dout = random_vector(B * T * H * D, 64);
+  for (int64_t window : {0, 100}) {
+    const TrainAttentionDims d{B, T, H, KVH, D, 0.0f, window};
+    std::vector<float> o1(q.size()), o2(q.size()), l1(B * T * H), l2(B * T * H);
+    attention_train_forward_ref(o1.data(), l1.data(), q.data(), k.data(), v.data(), seg.data(), d);
+    attention_train_forward(o2.data(), l2.data(), q.data(), k.data(), v.data(), seg.data(), d);
+    EXPECT_LT(max_abs_diff(o1, o2), 1e-5) << "window " << window;
+    EXPECT_LT(max_abs_diff(l1, l2), 1e-5) << "window " << window;
+    std::vector<float> dq1(q.size()), dq2(q.size(), 7.0f), dk1(k.size()), dk2(k.size(), 7.0f), dv1(v.size()),
+        dv2(v.size(), 7.0f);  // 7: every output element must be written
+    attention_train_backward_ref(dq1.data(), dk1.data(), dv1.data(), dout.data(), q.data(), k.data(), v.data(),
+                                 o1.data(), l1.data(), seg.data(), d);
+    attention_train_backward(dq2.data(), dk2.data(), dv2.data(), dout.data(), q.data(), k.data(), v.data(), o2.data(),
+                             l2.data(), seg.data(), d);
+    EXPECT_LT(max_abs_diff(dq1, dq2), 1e-5) << "window " << window;
+    EXPECT_LT(max_abs_diff(dk1, dk2), 1e-5) << "window " << window;
+    EXPECT_LT(max_abs_diff(dv1, dv2), 1e-5) << "window " << window;
+  }
+}
+
 // The fast decode kernel against its scalar reference, over head sizes around the vector width
 // (a partial last vector, more than 64 lanes), grouped heads, windows and a long cache.
 TEST(Attention, FastPathMatchesTheReference) {
